@@ -1,0 +1,14 @@
+"""tinygrad_cnn: a small deep-learning framework on numpy, for reading and for training CNNs.
+
+    from tinygrad_cnn import Tensor, ops, gradcheck, no_grad
+
+Read `tensor.py` first (the autograd engine), then `ops/` in the order its docstring gives.
+"""
+
+from tinygrad_cnn.tensor import Function, Tensor, is_grad_enabled, no_grad, unbroadcast
+from tinygrad_cnn import ops
+from tinygrad_cnn.gradcheck import gradcheck
+
+__version__ = "0.1.0"
+
+__all__ = ["Tensor", "Function", "no_grad", "is_grad_enabled", "unbroadcast", "ops", "gradcheck"]

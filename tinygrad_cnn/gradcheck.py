@@ -1,0 +1,97 @@
+"""The numerical gradient check: does backward agree with finite differences?
+
+For a function f of the inputs, pick a random upstream gradient g of f's output shape and
+look at the scalar L = sum(f(inputs) * g). Backward gives dL/dx analytically. Nudging one
+input element by +-eps and re-evaluating gives it numerically:
+
+    dL/dx[i]  ~=  (L(x + eps e_i) - L(x - eps e_i)) / (2 eps)       (central difference)
+
+The error of the central difference is O(eps^2), so in float64 with eps = 1e-6 the two agree
+to about 1e-8 unless backward is wrong. A random g (not ones) matters: with ones, a backward
+that forgets to transpose passes on square inputs.
+
+Read next: `nn/module.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from tinygrad_cnn.tensor import Tensor, no_grad
+
+
+class GradcheckError(AssertionError):
+    """Raised when an analytic gradient disagrees with the numerical one."""
+
+
+def gradcheck(
+    fn: Callable[..., Tensor],
+    inputs: Sequence[Tensor],
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    seed: int = 0,
+) -> bool:
+    """Compare `fn`'s backward with central differences, in float64, for each input that
+    requires grad.
+
+    The inputs are copied to float64, so their values and `.grad` are left as they were.
+
+    Args:
+        fn: maps the input tensors to one output tensor (any shape).
+        inputs: the tensors passed to `fn`; those with requires_grad=True are checked.
+        eps: the finite-difference step.
+        atol, rtol: an element passes when |analytic - numeric| <= atol + rtol * |numeric|.
+        seed: seeds the random upstream gradient.
+    Returns:
+        True when every element passes.
+    Raises:
+        GradcheckError (an AssertionError): naming the input, the element, and the numeric and
+            analytic values of the worst mismatch.
+    Example:
+        >>> x = Tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+        >>> gradcheck(lambda x: x * x, [x])
+        True
+    """
+    copies = [Tensor(np.array(t.data, dtype=np.float64), requires_grad=t.requires_grad)
+              for t in inputs]
+    checked = [i for i, t in enumerate(copies) if t.requires_grad]
+    if not checked:
+        raise ValueError("gradcheck: no input has requires_grad=True, so there is nothing to check")
+
+    out = fn(*copies)
+    upstream = np.random.default_rng(seed).standard_normal(out.shape)
+
+    def objective() -> float:
+        with no_grad():
+            return float(np.sum(fn(*copies).data * upstream))
+
+    if out.requires_grad:
+        out.backward(upstream)
+
+    worst = None  # (excess error, input index, element index, numeric, analytic)
+    for i in checked:
+        x = copies[i]
+        analytic = x.grad if x.grad is not None else np.zeros_like(x.data)
+        flat = x.data.reshape(-1)  # a view: nudging it nudges x
+        for j in range(flat.size):
+            original = flat[j]
+            flat[j] = original + eps
+            plus = objective()
+            flat[j] = original - eps
+            minus = objective()
+            flat[j] = original
+            numeric = (plus - minus) / (2 * eps)
+            got = analytic.reshape(-1)[j]
+            excess = abs(got - numeric) - (atol + rtol * abs(numeric))
+            if not excess <= 0 and (worst is None or not excess <= worst[0]):  # nan counts too
+                worst = (excess, i, np.unravel_index(j, x.shape), numeric, got)
+    if worst is not None:
+        _, i, index, numeric, got = worst
+        raise GradcheckError(
+            f"gradcheck: gradient of input {i} (shape {copies[i].shape}) is wrong at index "
+            f"{tuple(int(k) for k in index)}: numeric {numeric:.8g}, analytic {got:.8g} "
+            f"(atol {atol}, rtol {rtol})")
+    return True
