@@ -1,0 +1,4 @@
+"""Ready-made networks: the course's MNIST CNN and the U-Net.
+
+    from tinygrad_cnn.models import mnist_cnn, UNet
+"""
