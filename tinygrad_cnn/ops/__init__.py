@@ -33,6 +33,8 @@ grad = dL/d(out); `unbroadcast` sums a gradient back to a broadcast input's shap
     log_softmax(x)         x - log sum e^x                 dx = grad - softmax * sum(grad)
     cross_entropy(x, y)    mean -log_softmax(x)[y]         dx = (softmax - onehot(y)) / count
     bce_with_logits(x, t)  -t ln s(x) - (1-t) ln(1-s(x))   dx = grad * (sigmoid(x) - t)
+    dice_loss(x, t)        1 - mean_c (2 sum p t + s) /    (composed: sigmoid/softmax, mul,
+                             (sum p + sum t + s)             sum, add, div)
 """
 
 from tinygrad_cnn.ops.elementwise import (
@@ -57,6 +59,7 @@ from tinygrad_cnn.ops.loss import (
 from tinygrad_cnn.ops.matmul import matmul
 from tinygrad_cnn.ops.movement import concat, flatten, getitem, pad, reshape, transpose
 from tinygrad_cnn.ops.reduce import max, mean, sum
+from tinygrad_cnn.ops.segmentation import dice_loss
 
 __all__ = [
     "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "relu", "sigmoid", "tanh",
@@ -64,4 +67,5 @@ __all__ = [
     "reshape", "transpose", "flatten", "getitem", "concat", "pad",
     "matmul",
     "softmax", "log_softmax", "cross_entropy", "binary_cross_entropy_with_logits",
+    "dice_loss",
 ]  # fmt: skip
