@@ -5,9 +5,9 @@
 Read `tensor.py` first (the autograd engine), then `ops/` in the order its docstring gives.
 """
 
-from tinygrad_cnn.tensor import Function, Tensor, is_grad_enabled, no_grad, unbroadcast
 from tinygrad_cnn import ops
 from tinygrad_cnn.gradcheck import gradcheck
+from tinygrad_cnn.tensor import Function, Tensor, is_grad_enabled, no_grad, unbroadcast
 
 __version__ = "0.1.0"
 

@@ -15,7 +15,7 @@ Read next: `nn/module.py`.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -55,8 +55,9 @@ def gradcheck(
         >>> gradcheck(lambda x: x * x, [x])
         True
     """
-    copies = [Tensor(np.array(t.data, dtype=np.float64), requires_grad=t.requires_grad)
-              for t in inputs]
+    copies = [
+        Tensor(np.array(t.data, dtype=np.float64), requires_grad=t.requires_grad) for t in inputs
+    ]
     checked = [i for i, t in enumerate(copies) if t.requires_grad]
     if not checked:
         raise ValueError("gradcheck: no input has requires_grad=True, so there is nothing to check")
@@ -93,5 +94,6 @@ def gradcheck(
         raise GradcheckError(
             f"gradcheck: gradient of input {i} (shape {copies[i].shape}) is wrong at index "
             f"{tuple(int(k) for k in index)}: numeric {numeric:.8g}, analytic {got:.8g} "
-            f"(atol {atol}, rtol {rtol})")
+            f"(atol {atol}, rtol {rtol})"
+        )
     return True

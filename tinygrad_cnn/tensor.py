@@ -19,7 +19,8 @@ table of every op's derivative.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -265,23 +266,30 @@ class Tensor:
             RuntimeError: self does not require grad, or the graph was already freed.
         """
         if not self.requires_grad:
-            raise RuntimeError("backward: this tensor does not require grad; "
-                               "no input it was computed from has requires_grad=True")
+            raise RuntimeError(
+                "backward: this tensor does not require grad; "
+                "no input it was computed from has requires_grad=True"
+            )
         if grad is None:
             if self.data.size != 1:
-                raise ValueError(f"backward: grad can be omitted only for a one-element tensor, "
-                                 f"got shape {self.shape}; pass grad= of that shape")
+                raise ValueError(
+                    f"backward: grad can be omitted only for a one-element tensor, "
+                    f"got shape {self.shape}; pass grad= of that shape"
+                )
             grad = np.ones(self.shape, dtype=self.dtype)
         grad = grad.data if isinstance(grad, Tensor) else np.asarray(grad, dtype=self.dtype)
         if grad.shape != self.shape:
-            raise ValueError(f"backward: grad of shape {grad.shape} given for a tensor of "
-                             f"shape {self.shape}")
+            raise ValueError(
+                f"backward: grad of shape {grad.shape} given for a tensor of shape {self.shape}"
+            )
 
         order = self._topological_order()
         for node in order:
             if node._ctx is not None and getattr(node._ctx, "released", False):
-                raise RuntimeError("backward: the graph's saved arrays were freed by an earlier "
-                                   "backward; pass retain_graph=True to the first call")
+                raise RuntimeError(
+                    "backward: the graph's saved arrays were freed by an earlier "
+                    "backward; pass retain_graph=True to the first call"
+                )
         grads: dict[Tensor, np.ndarray] = {self: grad.astype(self.dtype, copy=False)}
         for node in reversed(order):  # the loss first, then each node after all its users
             g = grads.pop(node, None)  # popped: its buffer is freed as soon as it is used
@@ -299,13 +307,15 @@ class Tensor:
                 input_grads = (input_grads,)
             assert len(input_grads) == len(fn.inputs), (
                 f"{fn.name}.backward returned {len(input_grads)} gradients "
-                f"for {len(fn.inputs)} inputs")
+                f"for {len(fn.inputs)} inputs"
+            )
             for inp, needs, dinp in zip(fn.inputs, fn.needs_input_grad, input_grads):
                 if not needs or dinp is None:
                     continue
                 assert dinp.shape == inp.shape, (
                     f"{fn.name}.backward returned a gradient of shape {dinp.shape} "
-                    f"for an input of shape {inp.shape}")
+                    f"for an input of shape {inp.shape}"
+                )
                 dinp = dinp.astype(inp.dtype, copy=False)
                 grads[inp] = grads[inp] + dinp if inp in grads else dinp
             if not retain_graph:
@@ -335,35 +345,89 @@ class Tensor:
         return order
 
     # --- operators: one-line delegations, so each op's math lives only in ops/ ------------
-    def __add__(self, other): return ops.add(self, other)
-    def __radd__(self, other): return ops.add(other, self)
-    def __sub__(self, other): return ops.sub(self, other)
-    def __rsub__(self, other): return ops.sub(other, self)
-    def __mul__(self, other): return ops.mul(self, other)
-    def __rmul__(self, other): return ops.mul(other, self)
-    def __truediv__(self, other): return ops.div(self, other)
-    def __rtruediv__(self, other): return ops.div(other, self)
-    def __pow__(self, other): return ops.pow(self, other)
-    def __rpow__(self, other): return ops.pow(other, self)
-    def __matmul__(self, other): return ops.matmul(self, other)
-    def __rmatmul__(self, other): return ops.matmul(other, self)
-    def __neg__(self): return ops.neg(self)
-    def __getitem__(self, index): return ops.getitem(self, index)
+    def __add__(self, other):
+        return ops.add(self, other)
 
-    def exp(self): return ops.exp(self)
-    def log(self): return ops.log(self)
-    def relu(self): return ops.relu(self)
-    def sigmoid(self): return ops.sigmoid(self)
-    def tanh(self): return ops.tanh(self)
-    def softmax(self, axis=-1): return ops.softmax(self, axis=axis)
-    def log_softmax(self, axis=-1): return ops.log_softmax(self, axis=axis)
-    def sum(self, axis=None, keepdims=False): return ops.sum(self, axis=axis, keepdims=keepdims)
-    def mean(self, axis=None, keepdims=False): return ops.mean(self, axis=axis, keepdims=keepdims)
-    def max(self, axis=None, keepdims=False): return ops.max(self, axis=axis, keepdims=keepdims)
-    def reshape(self, *shape): return ops.reshape(self, *shape)
-    def transpose(self, *axes): return ops.transpose(self, *axes)
-    def flatten(self, start_axis=1): return ops.flatten(self, start_axis=start_axis)
-    def matmul(self, other): return ops.matmul(self, other)
+    def __radd__(self, other):
+        return ops.add(other, self)
+
+    def __sub__(self, other):
+        return ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return ops.sub(other, self)
+
+    def __mul__(self, other):
+        return ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return ops.div(other, self)
+
+    def __pow__(self, other):
+        return ops.pow(self, other)
+
+    def __rpow__(self, other):
+        return ops.pow(other, self)
+
+    def __matmul__(self, other):
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return ops.matmul(other, self)
+
+    def __neg__(self):
+        return ops.neg(self)
+
+    def __getitem__(self, index):
+        return ops.getitem(self, index)
+
+    def exp(self):
+        return ops.exp(self)
+
+    def log(self):
+        return ops.log(self)
+
+    def relu(self):
+        return ops.relu(self)
+
+    def sigmoid(self):
+        return ops.sigmoid(self)
+
+    def tanh(self):
+        return ops.tanh(self)
+
+    def softmax(self, axis=-1):
+        return ops.softmax(self, axis=axis)
+
+    def log_softmax(self, axis=-1):
+        return ops.log_softmax(self, axis=axis)
+
+    def sum(self, axis=None, keepdims=False):
+        return ops.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return ops.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return ops.max(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape):
+        return ops.reshape(self, *shape)
+
+    def transpose(self, *axes):
+        return ops.transpose(self, *axes)
+
+    def flatten(self, start_axis=1):
+        return ops.flatten(self, start_axis=start_axis)
+
+    def matmul(self, other):
+        return ops.matmul(self, other)
 
     @property
     def T(self) -> Tensor:

@@ -21,8 +21,10 @@ def _binary(op: str, x, y) -> tuple[Tensor, Tensor]:
     try:
         np.broadcast_shapes(x.shape, y.shape)
     except ValueError:
-        raise ValueError(f"{op}: shapes {x.shape} and {y.shape} cannot be broadcast together "
-                         f"(sizes must match or be 1, aligned from the right)") from None
+        raise ValueError(
+            f"{op}: shapes {x.shape} and {y.shape} cannot be broadcast together "
+            f"(sizes must match or be 1, aligned from the right)"
+        ) from None
     return x, y
 
 

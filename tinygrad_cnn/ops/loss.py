@@ -172,17 +172,22 @@ def cross_entropy(logits: Tensor, labels, reduction: str = "mean") -> Tensor:
     logits = as_tensor(logits)
     labels = _labels_array(labels)
     if logits.ndim < 2:
-        raise ValueError(f"cross_entropy: logits must be (N, C) or (N, C, H, W), "
-                         f"got shape {logits.shape}")
+        raise ValueError(
+            f"cross_entropy: logits must be (N, C) or (N, C, H, W), got shape {logits.shape}"
+        )
     expected = logits.shape[:1] + logits.shape[2:]
     if labels.shape != expected:
-        raise ValueError(f"cross_entropy: logits {logits.shape} need labels of shape {expected}, "
-                         f"got {labels.shape}")
+        raise ValueError(
+            f"cross_entropy: logits {logits.shape} need labels of shape {expected}, "
+            f"got {labels.shape}"
+        )
     num_classes = logits.shape[1]
     bad = (labels < 0) | (labels >= num_classes)
     if bad.any():
-        raise ValueError(f"cross_entropy: label {labels[bad].flat[0]} is out of range for "
-                         f"C = {num_classes} classes (valid: 0 to {num_classes - 1})")
+        raise ValueError(
+            f"cross_entropy: label {labels[bad].flat[0]} is out of range for "
+            f"C = {num_classes} classes (valid: 0 to {num_classes - 1})"
+        )
     return _reduce("cross_entropy", CrossEntropyFn.apply(logits, labels=labels), reduction)
 
 
@@ -198,10 +203,13 @@ def binary_cross_entropy_with_logits(logits: Tensor, targets, reduction: str = "
         0.6931471824645996
     """
     logits = as_tensor(logits)
-    targets = as_tensor(targets if isinstance(targets, Tensor) else
-                        np.asarray(targets, dtype=logits.dtype))
+    targets = as_tensor(
+        targets if isinstance(targets, Tensor) else np.asarray(targets, dtype=logits.dtype)
+    )
     if targets.shape != logits.shape:
-        raise ValueError(f"binary_cross_entropy_with_logits: targets {targets.shape} must have "
-                         f"the shape of logits {logits.shape}")
+        raise ValueError(
+            f"binary_cross_entropy_with_logits: targets {targets.shape} must have "
+            f"the shape of logits {logits.shape}"
+        )
     losses = BCEWithLogitsFn.apply(logits, targets)
     return _reduce("binary_cross_entropy_with_logits", losses, reduction)

@@ -62,16 +62,20 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     """
     a, b = as_tensor(a), as_tensor(b)
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: cannot multiply {a.shape} by {b.shape}: "
-                         f"both operands need at least one axis")
+        raise ValueError(
+            f"matmul: cannot multiply {a.shape} by {b.shape}: both operands need at least one axis"
+        )
     k_a = a.shape[-1]
     k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if k_a != k_b:
-        raise ValueError(f"matmul: cannot multiply {a.shape} by {b.shape}: "
-                         f"inner sizes {k_a} and {k_b} differ")
+        raise ValueError(
+            f"matmul: cannot multiply {a.shape} by {b.shape}: inner sizes {k_a} and {k_b} differ"
+        )
     try:
         np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     except ValueError:
-        raise ValueError(f"matmul: cannot multiply {a.shape} by {b.shape}: batch axes "
-                         f"{a.shape[:-2]} and {b.shape[:-2]} do not broadcast") from None
+        raise ValueError(
+            f"matmul: cannot multiply {a.shape} by {b.shape}: batch axes "
+            f"{a.shape[:-2]} and {b.shape[:-2]} do not broadcast"
+        ) from None
     return MatmulFn.apply(a, b)

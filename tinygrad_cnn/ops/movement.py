@@ -9,7 +9,8 @@ Read next: `matmul.py`.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -148,8 +149,10 @@ def transpose(x: Tensor, *axes: int) -> Tensor:
     x = as_tensor(x)
     axes = _shape_tuple(axes) or tuple(reversed(range(x.ndim)))
     if sorted(a % x.ndim if x.ndim else a for a in axes) != list(range(x.ndim)):
-        raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes "
-                         f"of a tensor of shape {x.shape}")
+        raise ValueError(
+            f"transpose: axes {axes} are not a permutation of the {x.ndim} axes "
+            f"of a tensor of shape {x.shape}"
+        )
     return TransposeFn.apply(x, axes=tuple(a % x.ndim for a in axes))
 
 
@@ -171,8 +174,10 @@ def _check_basic_index(index: Any) -> None:
     parts = index if isinstance(index, tuple) else (index,)
     for part in parts:
         if not (part is None or part is Ellipsis or isinstance(part, (int, np.integer, slice))):
-            raise TypeError(f"getitem: only basic indices (int, slice, None, ...) are supported, "
-                            f"got {type(part).__name__}")
+            raise TypeError(
+                f"getitem: only basic indices (int, slice, None, ...) are supported, "
+                f"got {type(part).__name__}"
+            )
 
 
 def getitem(x: Tensor, index: Any) -> Tensor:
@@ -190,7 +195,9 @@ def getitem(x: Tensor, index: Any) -> Tensor:
     try:
         x.data[index]
     except IndexError as error:
-        raise IndexError(f"getitem: index {index!r} for a tensor of shape {x.shape}: {error}")
+        raise IndexError(
+            f"getitem: index {index!r} for a tensor of shape {x.shape}: {error}"
+        ) from None
     return GetitemFn.apply(x, index=index)
 
 
@@ -228,6 +235,8 @@ def pad(x: Tensor, pad_width: Sequence[tuple[int, int]], value: float = 0.0) -> 
     x = as_tensor(x)
     pad_width = tuple((int(lo), int(hi)) for lo, hi in pad_width)
     if len(pad_width) != x.ndim or any(lo < 0 or hi < 0 for lo, hi in pad_width):
-        raise ValueError(f"pad: pad_width {pad_width} must give non-negative (before, after) "
-                         f"for each of the {x.ndim} axes of shape {x.shape}")
+        raise ValueError(
+            f"pad: pad_width {pad_width} must give non-negative (before, after) "
+            f"for each of the {x.ndim} axes of shape {x.shape}"
+        )
     return PadFn.apply(x, pad_width=pad_width, value=value)
