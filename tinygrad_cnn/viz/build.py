@@ -1,0 +1,290 @@
+"""What a drawing holds: the nodes and edges of a compute graph, before Graphviz sees them.
+
+Every tensor made by an op remembers that op (`t._ctx`, a Function with `.name`, `.inputs` and
+`.params`) and the modules whose forward was running (`t._scope`, outermost first). That is all
+a drawing needs. `forward_view` walks the graph from the outputs back to the leaves and makes a
+node per op and per leaf; `backward_view` makes a node per op's backward, as the backward pass
+visits them; `collapse` folds deep modules into single nodes. Each node records the modules it
+is drawn inside; `graph.py` turns those into nested boxes.
+
+Read `labels.py` next, for how each node's text is written.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from tinygrad_cnn.tensor import Tensor
+from tinygrad_cnn.viz.labels import (
+    TINY,
+    bold,
+    count_text,
+    dtype_text,
+    esc,
+    grad_lines,
+    module_summary,
+    op_attributes,
+    parameter_count,
+    shape_text,
+    small,
+    values_text,
+)
+
+# ----------------------------------------------------------------------------------------
+# Reading the graph: every tensor reachable from the roots, and the names of modules
+# ----------------------------------------------------------------------------------------
+
+
+def walk(roots: list[Tensor]) -> list[Tensor]:
+    """Every tensor the roots were computed from, each after its inputs (first input first).
+
+    Iterative depth-first search, like `Tensor._topological_order`, but it also visits the
+    inputs that need no gradient, since the forward view draws them.
+    """
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(t, False) for t in reversed(roots)]
+    while stack:
+        tensor, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(tensor)
+            continue
+        if id(tensor) in seen:
+            continue
+        seen.add(id(tensor))
+        stack.append((tensor, True))
+        if tensor._ctx is not None:
+            stack.extend((t, False) for t in reversed(tensor._ctx.inputs) if id(t) not in seen)
+    return order
+
+
+class Names:
+    """Dotted paths of modules and names of parameters, found by identity in each model.
+
+    The model is the outermost module of a tensor's scope; its `named_modules()` and
+    `named_parameters()` give `features.0` and `features.0.weight`.
+    """
+
+    def __init__(self, tensors: list[Tensor]):
+        self.path: dict[int, str] = {}  # id(module) -> dotted path
+        self.parameter: dict[int, str] = {}  # id(parameter) -> dotted name
+        self.parameter_chain: dict[int, tuple] = {}  # id(parameter) -> modules, outermost first
+        models: dict[int, Any] = {}
+        for tensor in tensors:
+            if tensor._scope and id(tensor._scope[0]) not in models:
+                models[id(tensor._scope[0])] = tensor._scope[0]
+        for model in models.values():
+            self._add_model(model)
+
+    def _add_model(self, model: Any) -> None:
+        named_modules = getattr(model, "named_modules", None)
+        modules = dict(named_modules()) if callable(named_modules) else {"": model}
+        for path, module in modules.items():
+            self.path.setdefault(id(module), path)
+        named_parameters = getattr(model, "named_parameters", None)
+        if not callable(named_parameters):
+            return
+        for name, parameter in named_parameters():
+            if id(parameter) in self.parameter:
+                continue  # shared between two models: the first one names it
+            self.parameter[id(parameter)] = name
+            owners = name.split(".")[:-1]  # "features.0.weight" -> features, features.0
+            prefixes = (".".join(owners[: i + 1]) for i in range(len(owners)))
+            chain = [model] + [modules[p] for p in prefixes if p in modules]
+            self.parameter_chain[id(parameter)] = tuple(chain)
+
+    def title(self, module: Any) -> str:
+        """Escaped cluster/node title: **path**: summary (the model itself: its summary)."""
+        path = self.path.get(id(module), "")
+        summary = esc(module_summary(module))
+        return f"<B>{esc(path)}</B>: {summary}" if path else f"<B>{summary}</B>"
+
+
+# ----------------------------------------------------------------------------------------
+# The drawing as plain data: nodes (with the modules they belong to) and edges
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Node:
+    id: str
+    kind: str  # a key of labels.STYLES
+    lines: list[str]  # escaped label lines
+    chain: tuple = ()  # modules the node is drawn inside, outermost first
+    bad: bool = False  # a NaN/inf gradient: outlined in red
+
+
+@dataclass
+class Edge:
+    src: str
+    dst: str
+    tensor: Tensor  # the value passed (forward) or whose gradient is passed (backward)
+
+
+@dataclass
+class Drawing:
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    counter: Any = field(default_factory=lambda: itertools.count(1))
+
+    def add(
+        self, prefix: str, kind: str, lines: list[str], chain: tuple = (), bad: bool = False
+    ) -> str:
+        node = Node(f"{prefix}{next(self.counter)}", kind, lines, chain, bad)
+        self.nodes.append(node)
+        return node.id
+
+
+def _shape_line(tensor: Tensor) -> str:
+    return small(f"{shape_text(tensor.shape)} {dtype_text(tensor.dtype)}")
+
+
+def _leaf(tensor: Tensor, names: Names, show_shapes: bool, show_grads: bool):
+    """(kind, label lines, chain, bad) of a leaf tensor."""
+    name = names.parameter.get(id(tensor), tensor.name)
+    chain = names.parameter_chain.get(id(tensor), tensor._scope)
+    if tensor.requires_grad:
+        kind = "parameter" if name else "grad_tensor"
+    else:
+        kind = "constant" if tensor.size == 1 and name is None else "input"
+    if kind == "constant":
+        lines = [bold(values_text(tensor.data))]
+    else:
+        lines = [bold(name or ("tensor" if kind == "grad_tensor" else "input"))]
+        if show_shapes:
+            lines.append(_shape_line(tensor))
+        if tensor.size <= TINY:
+            lines.append(small(f"data {values_text(tensor.data)}"))
+    bad = False
+    if show_grads and tensor.requires_grad:
+        more, bad = grad_lines(tensor.grad)
+        lines += more
+    return kind, lines, chain, bad
+
+
+def _op_lines(tensor: Tensor, suffix: str, show_grads: bool, with_data: bool):
+    fn = tensor._ctx
+    lines = [bold(fn.name + suffix)]
+    attributes = op_attributes(getattr(fn, "params", {}))
+    if attributes:
+        lines.append(small(attributes))
+    if with_data and tensor.size <= TINY:
+        lines.append(small(f"data {values_text(tensor.data)}"))
+    bad = False
+    if show_grads and tensor.grad is not None:  # kept by retain_grad()
+        more, bad = grad_lines(tensor.grad)
+        lines += more
+    return lines, bad
+
+
+def _output_lines(tensor: Tensor, show_shapes: bool, backward: bool) -> list[str]:
+    lines = [bold(tensor.name or ("output"))]
+    if show_shapes:
+        lines.append(_shape_line(tensor))
+    if tensor.size <= TINY:
+        lines.append(small(f"data {values_text(tensor.data)}"))
+    return lines
+
+
+def forward_view(
+    roots: list[Tensor], order: list[Tensor], names: Names, show_shapes: bool, show_grads: bool
+) -> Drawing:
+    """One node per op and per leaf; edges carry values from inputs to the ops using them."""
+    drawing = Drawing()
+    node_of: dict[int, str] = {}
+    for tensor in order:
+        if tensor._ctx is None:
+            kind, lines, chain, bad = _leaf(tensor, names, show_shapes, show_grads)
+            node_of[id(tensor)] = drawing.add("leaf", kind, lines, chain, bad)
+            continue
+        lines, bad = _op_lines(tensor, "", show_grads, with_data=True)
+        node_of[id(tensor)] = drawing.add("op", "op", lines, tensor._scope, bad)
+        for inp in tensor._ctx.inputs:
+            drawing.edges.append(Edge(node_of[id(inp)], node_of[id(tensor)], inp))
+    for root in roots:
+        if root._ctx is not None:
+            out = drawing.add("out", "output", _output_lines(root, show_shapes, False))
+            drawing.edges.append(Edge(node_of[id(root)], out, root))
+    return drawing
+
+
+def backward_view(
+    roots: list[Tensor], order: list[Tensor], names: Names, show_shapes: bool, show_grads: bool
+) -> Drawing:
+    """One node per op's backward, from the loss to the leaves that require grad."""
+    drawing = Drawing()
+    starts = [
+        (root, drawing.add("out", "output", _output_lines(root, show_shapes, True)))
+        for root in roots
+        if root._ctx is not None
+    ]
+    node_of: dict[int, str] = {}
+    for tensor in reversed(order):  # the loss first
+        if tensor._ctx is not None:
+            lines, bad = _op_lines(tensor, " backward", show_grads, with_data=False)
+            node_of[id(tensor)] = drawing.add("grad", "grad_fn", lines, tensor._scope, bad)
+        elif tensor.requires_grad:
+            kind, lines, chain, bad = _leaf(tensor, names, show_shapes, show_grads)
+            node_of[id(tensor)] = drawing.add("leaf", kind, lines, chain, bad)
+    for root, start in starts:
+        drawing.edges.append(Edge(start, node_of[id(root)], root))
+    for tensor in reversed(order):
+        fn = tensor._ctx
+        if fn is None:
+            continue
+        for inp, needs_grad in zip(fn.inputs, fn.needs_input_grad):
+            if needs_grad:
+                drawing.edges.append(Edge(node_of[id(tensor)], node_of[id(inp)], inp))
+    return drawing
+
+
+def collapse(drawing: Drawing, depth: int, names: Names, show_shapes: bool) -> Drawing:
+    """Fold every module at nesting level `depth` (the model is level 0) into one node.
+
+    Edges inside a folded module disappear; edges crossing its border attach to its node,
+    whose label gives the module, the shapes going in -> out and its parameter count.
+    """
+    folded = Drawing(counter=drawing.counter)
+    group_of: dict[str, str] = {}  # node id -> id of the module node that swallowed it
+    groups: dict[tuple, Node] = {}
+    for node in drawing.nodes:
+        if len(node.chain) <= depth:
+            folded.nodes.append(node)
+            continue
+        key = tuple(id(m) for m in node.chain[: depth + 1])
+        if key not in groups:
+            module = node.chain[depth]
+            lines = [names.title(module)]
+            folded.add("mod", "module", lines, node.chain[:depth])
+            groups[key] = folded.nodes[-1]
+        group_of[node.id] = groups[key].id
+        groups[key].bad |= node.bad
+    seen: set[tuple] = set()
+    for edge in drawing.edges:
+        src, dst = group_of.get(edge.src, edge.src), group_of.get(edge.dst, edge.dst)
+        if src == dst:
+            continue
+        key = (src, dst, id(edge.tensor))
+        if (src != edge.src or dst != edge.dst) and key in seen:
+            continue  # one value entering a module twice is drawn once
+        seen.add(key)
+        folded.edges.append(Edge(src, dst, edge.tensor))
+    for group in groups.values():
+        module = next(n.chain[depth] for n in drawing.nodes if group_of.get(n.id) == group.id)
+        if show_shapes:
+            ins = _unique_shapes(e.tensor for e in folded.edges if e.dst == group.id)
+            outs = _unique_shapes(e.tensor for e in folded.edges if e.src == group.id)
+            group.lines.append(small(f"{ins} -> {outs}"))
+        group.lines.append(small(count_text(parameter_count(module))))
+    return folded
+
+
+def _unique_shapes(tensors: Any) -> str:
+    shapes, seen = [], set()
+    for tensor in tensors:
+        if id(tensor) not in seen:
+            seen.add(id(tensor))
+            shapes.append(shape_text(tensor.shape))
+    return ", ".join(shapes) if shapes else "none"

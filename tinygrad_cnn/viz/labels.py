@@ -1,0 +1,242 @@
+"""Text and colours for graph drawings: node labels, op attributes, module titles, the legend.
+
+Every label is an HTML-like Graphviz label (`<...>`), built from escaped pieces, so names
+with `<`, `>`, `&`, quotes or braces print as written. `graph.py` decides what is drawn;
+this file decides how each thing reads. Read `graph.py` next.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import numpy as np
+
+# ----------------------------------------------------------------------------------------
+# Node styles: one per kind of node, so the legend can show them all
+# ----------------------------------------------------------------------------------------
+
+STYLES: dict[str, dict[str, str]] = {
+    "op": {"shape": "box", "style": "rounded,filled", "fillcolor": "#e5e7eb",
+           "color": "#4b5563"},
+    "input": {"shape": "box", "style": "filled", "fillcolor": "#fef3c7", "color": "#b45309"},
+    "constant": {"shape": "ellipse", "style": "filled,dashed", "fillcolor": "#ffffff",
+                 "color": "#6b7280"},
+    "parameter": {"shape": "box", "style": "filled", "fillcolor": "#bfdbfe",
+                  "color": "#1d4ed8"},
+    "grad_tensor": {"shape": "box", "style": "filled,dashed", "fillcolor": "#dbeafe",
+                    "color": "#1d4ed8"},
+    "output": {"shape": "box", "style": "filled", "fillcolor": "#bbf7d0", "color": "#15803d"},
+    "module": {"shape": "box3d", "style": "filled", "fillcolor": "#ede9fe", "color": "#6d28d9"},
+    "grad_fn": {"shape": "box", "style": "rounded,filled", "fillcolor": "#fde2e2",
+                "color": "#9f1239"},
+}  # fmt: skip
+
+LEGEND_TEXT: dict[str, str] = {
+    "op": "op (forward)",
+    "grad_fn": "op's backward",
+    "input": "input (no grad)",
+    "constant": "constant",
+    "parameter": "parameter (named)",
+    "grad_tensor": "tensor requiring grad",
+    "output": "output",
+    "module": "module, collapsed",
+}
+
+# fill colours of nested module boxes, outermost first (then repeating)
+CLUSTER_FILLS = ("#f8fafc", "#eef2ff", "#f0fdf4", "#fff7ed")
+BAD_COLOUR = "#dc2626"  # NaN / inf gradients
+
+TINY = 4  # tensors with at most this many elements show their values, as micrograd does
+
+
+# ----------------------------------------------------------------------------------------
+# Small formatters
+# ----------------------------------------------------------------------------------------
+
+
+def esc(text: Any) -> str:
+    """`text` escaped for an HTML-like label: & < > " ' become entities."""
+    return html.escape(str(text), quote=True)
+
+
+def html_label(lines: list[str]) -> str:
+    """Join already-escaped lines into one HTML-like label."""
+    return "<" + "<BR/>".join(lines) + ">"
+
+
+def small(text: str, colour: str | None = None) -> str:
+    """An escaped line in a smaller font (optionally coloured)."""
+    colour_attr = f' COLOR="{colour}"' if colour else ""
+    return f'<FONT POINT-SIZE="10"{colour_attr}>{esc(text)}</FONT>'
+
+
+def bold(text: str) -> str:
+    return f"<B>{esc(text)}</B>"
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """(2, 8, 28, 28) as written in Python; a scalar is ()."""
+    return str(tuple(int(n) for n in shape))
+
+
+def dtype_text(dtype: np.dtype) -> str:
+    """float32 -> f32, float64 -> f64 (short, for edge labels)."""
+    dtype = np.dtype(dtype)
+    return f"{dtype.kind}{dtype.itemsize * 8}"
+
+
+def number(value: float) -> str:
+    """A value the way micrograd prints it: 4 decimals, or scientific when huge or tiny."""
+    value = float(value)
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+        return f"{value:.3e}"
+    return f"{value:.4f}"
+
+
+def values_text(array: np.ndarray) -> str:
+    """The values of a tiny array: `6.0000` for a scalar, `[1.0000, -2.0000]` otherwise."""
+    array = np.asarray(array)
+    if array.ndim == 0:
+        return number(array)
+    return "[" + ", ".join(number(v) for v in array.reshape(-1)) + "]"
+
+
+def grad_lines(grad: np.ndarray | None) -> tuple[list[str], bool]:
+    """Label lines for a gradient (its values when tiny, else its shape and norm) and whether
+    it holds NaN or inf. A missing gradient reads `grad: None`."""
+    if grad is None:
+        return [small("grad: None")], False
+    finite = bool(np.all(np.isfinite(grad)))
+    colour = None if finite else BAD_COLOUR
+    if grad.size <= TINY:
+        text = f"grad {values_text(grad)}"
+    else:
+        norm = float(np.linalg.norm(grad.astype(np.float64).reshape(-1)))
+        text = f"grad {shape_text(grad.shape)} norm {number(norm)}"
+    lines = [small(text, colour)]
+    if not finite:
+        bad = int(np.count_nonzero(~np.isfinite(grad)))
+        lines.append(
+            f'<FONT POINT-SIZE="10" COLOR="{BAD_COLOUR}"><B>'
+            f"{bad} NaN/inf value{'s' if bad != 1 else ''}</B></FONT>"
+        )
+    return lines, not finite
+
+
+# ----------------------------------------------------------------------------------------
+# Op attributes: `conv2d stride 2 padding 'same'`, `maxpool 2x2`
+# ----------------------------------------------------------------------------------------
+
+# parameters that read better without their name, as `2x2`
+_WINDOW_KEYS = ("kernel_size", "kernel", "window", "size")
+_MAX_ATTR_CHARS = 48
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (tuple, list)) and value and all(v == value[0] for v in value):
+        if all(isinstance(v, (int, np.integer)) for v in value):
+            return str(int(value[0]))  # (2, 2) -> 2
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):g}"
+    if (
+        isinstance(value, slice)
+        or isinstance(value, tuple)
+        and any(isinstance(v, slice) or v is Ellipsis or v is None for v in value)
+    ):
+        return index_text(value)
+    return str(value)
+
+
+def index_text(index: Any) -> str:
+    """A numpy basic index as written in code: (slice(None), 0) -> [:, 0]."""
+    parts = index if isinstance(index, tuple) else (index,)
+    out = []
+    for part in parts:
+        if isinstance(part, slice):
+            start = "" if part.start is None else str(part.start)
+            stop = "" if part.stop is None else str(part.stop)
+            text = f"{start}:{stop}" + ("" if part.step is None else f":{part.step}")
+        elif part is Ellipsis:
+            text = "..."
+        elif part is None:
+            text = "None"
+        else:
+            text = str(part)
+        out.append(text)
+    return "[" + ", ".join(out) + "]"
+
+
+def op_attributes(params: dict[str, Any]) -> str:
+    """The key attributes of an op, for its node: `stride 2 padding 'same'`.
+
+    Window sizes come first without a name (`2x2`); False and None values are left out.
+
+    Example:
+        >>> op_attributes({"kernel_size": (2, 2), "stride": (2, 2), "padding": "same"})
+        "2x2 stride 2 padding 'same'"
+    """
+    words = []
+    for key, value in params.items():
+        if value is None or value is False:
+            continue
+        if key in _WINDOW_KEYS:
+            sizes = value if isinstance(value, (tuple, list)) else (value, value)
+            words.insert(0, "x".join(str(int(v)) for v in sizes))
+        elif key == "index":
+            words.append(index_text(value))
+        elif value is True:
+            words.append(key)
+        else:
+            words.append(f"{key} {_value_text(value)}")
+    text = " ".join(words)
+    return text if len(text) <= _MAX_ATTR_CHARS else text[: _MAX_ATTR_CHARS - 3] + "..."
+
+
+# ----------------------------------------------------------------------------------------
+# Modules: titles and parameter counts
+# ----------------------------------------------------------------------------------------
+
+_MAX_TITLE_CHARS = 70
+
+
+def module_summary(module: Any) -> str:
+    """A one-line description of a module: `Conv2d(1 -> 8, k=3)`.
+
+    Uses `extra_repr()` when the module has one (PyTorch's convention), else the first line of
+    its repr, else its class name.
+    """
+    name = type(module).__name__
+    extra = getattr(module, "extra_repr", None)
+    if callable(extra):
+        text = str(extra())
+        summary = f"{name}({text})" if "\n" not in text else name
+    else:
+        first = repr(module).splitlines()[0] if repr(module) else name
+        summary = first if not first.endswith("(") else name
+    if len(summary) > _MAX_TITLE_CHARS:
+        summary = summary[: _MAX_TITLE_CHARS - 3] + "..."
+    return summary
+
+
+def module_title(path: str, module: Any) -> str:
+    """`features.0: Conv2d(1 -> 8, k=3)`; the model itself (path '') has no path prefix."""
+    summary = module_summary(module)
+    return f"{path}: {summary}" if path else summary
+
+
+def parameter_count(module: Any) -> int:
+    """How many numbers a module learns (0 when it has no `parameters()`)."""
+    parameters = getattr(module, "parameters", None)
+    if not callable(parameters):
+        return 0
+    return int(sum(p.data.size for p in parameters()))
+
+
+def count_text(count: int) -> str:
+    """12345 -> '12,345 params'."""
+    return f"{count:,} param{'s' if count != 1 else ''}"
