@@ -105,3 +105,21 @@ def test_errors():
         ops.dice_loss(logits, np.zeros((2, 4, 4), dtype=np.int64), smooth=-1.0)
     with pytest.raises(ValueError, match="dice_loss: logits must be"):
         ops.dice_loss(Tensor(np.zeros(3)), np.zeros(3))
+
+
+def test_segmentation_loss_is_cross_entropy_plus_dice():
+    rng = np.random.default_rng(4)
+    binary = Tensor(rng.standard_normal((2, 1, 4, 4)))
+    masks = rng.integers(0, 2, (2, 4, 4))
+    expected = ops.binary_cross_entropy_with_logits(binary, masks[:, None].astype(np.float64))
+    expected = expected.item() + 0.5 * ops.dice_loss(binary, masks).item()
+    got = ops.segmentation_loss(binary, masks, dice_weight=0.5).item()
+    assert got == pytest.approx(expected, rel=1e-12)
+    classes = Tensor(rng.standard_normal((2, 4, 4, 4)))
+    labels = rng.integers(0, 4, (2, 4, 4))
+    expected = ops.cross_entropy(classes, labels).item() + ops.dice_loss(classes, labels).item()
+    assert ops.segmentation_loss(classes, labels).item() == pytest.approx(expected, rel=1e-12)
+    plain = ops.segmentation_loss(classes, labels, dice_weight=0).item()
+    assert plain == pytest.approx(ops.cross_entropy(classes, labels).item(), rel=1e-12)
+    with pytest.raises(ValueError, match=r"segmentation_loss: logits \(2, 1, 4, 4\) need masks"):
+        ops.segmentation_loss(binary, masks[:, :3])

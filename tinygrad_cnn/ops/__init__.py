@@ -59,7 +59,7 @@ from tinygrad_cnn.ops.loss import (
 from tinygrad_cnn.ops.matmul import matmul
 from tinygrad_cnn.ops.movement import concat, flatten, getitem, pad, reshape, transpose
 from tinygrad_cnn.ops.reduce import max, mean, sum
-from tinygrad_cnn.ops.segmentation import dice_loss
+from tinygrad_cnn.ops.segmentation import dice_loss, segmentation_loss
 
 __all__ = [
     "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "relu", "sigmoid", "tanh",
@@ -67,5 +67,5 @@ __all__ = [
     "reshape", "transpose", "flatten", "getitem", "concat", "pad",
     "matmul",
     "softmax", "log_softmax", "cross_entropy", "binary_cross_entropy_with_logits",
-    "dice_loss",
+    "dice_loss", "segmentation_loss",
 ]  # fmt: skip

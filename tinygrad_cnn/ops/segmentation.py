@@ -1,4 +1,5 @@
-"""The soft Dice loss for segmentation, composed from existing ops (no backward of its own).
+"""The soft Dice loss for segmentation, composed from existing ops (no backward of its own),
+and `segmentation_loss`, cross-entropy + Dice, the usual loss for a U-Net.
 
 Dice measures the overlap of two masks A and B: 2 |A ∩ B| / (|A| + |B|), 1 when they are
 equal, 0 when they do not touch. With probabilities p in place of a hard prediction the
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_cnn.ops.elementwise import sigmoid
-from tinygrad_cnn.ops.loss import softmax
+from tinygrad_cnn.ops.loss import binary_cross_entropy_with_logits, cross_entropy, softmax
 from tinygrad_cnn.tensor import Tensor, as_tensor
 
 
@@ -100,3 +101,46 @@ def dice_loss(logits: Tensor, targets: Any, smooth: float = 1.0) -> Tensor:
     sizes = probabilities.sum(axis=axes) + targets.sum(axis=axes)  # (C,)
     dice = (2 * intersection + smooth) / (sizes + smooth)  # (C,)
     return 1 - dice.mean()
+
+
+def segmentation_loss(logits: Tensor, masks: Any, dice_weight: float = 1.0) -> Tensor:
+    """Cross-entropy plus `dice_weight` x Dice: the usual loss for training a U-Net.
+
+    Cross-entropy gives every pixel a steady gradient; Dice adds weight to the overlap of
+    each class as a whole, so small objects and rare classes are not drowned by background.
+
+    Args:
+        logits: (N, 1, H, W) for one foreground class (binary cross-entropy on the logits),
+            or (N, C, H, W) for C classes (softmax cross-entropy over axis 1).
+        masks: (N, H, W) masks: 0/1 for C = 1, class ids in [0, C) for C > 1 (or
+            (N, 1, H, W) 0/1 masks for C = 1).
+        dice_weight: weight of the Dice term (0: cross-entropy alone).
+    Shapes:
+        out: () scalar.
+    Raises:
+        ValueError: masks of the wrong shape, or a class id outside [0, C).
+    Example:
+        >>> logits = Tensor(np.array([[[[20.0, -20.0]]]]))
+        >>> round(segmentation_loss(logits, np.array([[[1, 0]]])).item(), 6)
+        0.0
+    """
+    logits = as_tensor(logits)
+    masks = np.asarray(getattr(masks, "data", masks))
+    if logits.ndim < 2:
+        raise ValueError(f"segmentation_loss: logits must be (N, C, H, W), got {logits.shape}")
+    if logits.shape[1] == 1:
+        if masks.shape == logits.shape[:1] + logits.shape[2:]:
+            masks = masks[:, None]  # (N, H, W) -> (N, 1, H, W)
+        if masks.shape != logits.shape:
+            raise ValueError(
+                f"segmentation_loss: logits {logits.shape} need masks of shape "
+                f"{logits.shape[:1] + logits.shape[2:]}, got {masks.shape}"
+            )
+        targets = masks.astype(logits.dtype)
+        loss = binary_cross_entropy_with_logits(logits, targets)
+    else:
+        targets = masks
+        loss = cross_entropy(logits, masks)
+    if dice_weight:
+        loss = loss + dice_weight * dice_loss(logits, targets)
+    return loss
