@@ -164,13 +164,24 @@ def _leaf(tensor: Tensor, names: Names, show_shapes: bool, show_grads: bool):
     return kind, lines, chain, bad
 
 
+# ops whose output only rearranges their input: their values are not worth repeating
+_MOVEMENT = {"reshape", "transpose", "getitem", "flatten", "pad", "concat"}
+
+
 def _op_lines(tensor: Tensor, suffix: str, show_grads: bool, with_data: bool):
     fn = tensor._ctx
+    params = getattr(fn, "params", {})
     lines = [bold(fn.name + suffix)]
-    attributes = op_attributes(getattr(fn, "params", {}))
+    kernel = None
+    if fn.name.startswith("conv") and len(fn.inputs) > 1 and fn.inputs[1].ndim == 4:
+        kernel = fn.inputs[1].shape[2:]  # the weight is (O, C, KH, KW)
+    # the layer's 'same'/'valid' reads better than the padding it resolved to
+    layer_padding = getattr(tensor._scope[-1], "padding", None) if tensor._scope else None
+    padding_name = layer_padding if isinstance(layer_padding, str) and "padding" in params else None
+    attributes = op_attributes(params, kernel, padding_name)
     if attributes:
         lines.append(small(attributes))
-    if with_data and tensor.size <= TINY:
+    if with_data and tensor.size <= TINY and fn.name not in _MOVEMENT:
         lines.append(small(f"data {values_text(tensor.data)}"))
     bad = False
     if show_grads and tensor.grad is not None:  # kept by retain_grad()
@@ -277,7 +288,9 @@ def collapse(drawing: Drawing, depth: int, names: Names, show_shapes: bool) -> D
             ins = _unique_shapes(e.tensor for e in folded.edges if e.dst == group.id)
             outs = _unique_shapes(e.tensor for e in folded.edges if e.src == group.id)
             group.lines.append(small(f"{ins} -> {outs}"))
-        group.lines.append(small(count_text(parameter_count(module))))
+        count = parameter_count(module)
+        if count:
+            group.lines.append(small(count_text(count)))
     return folded
 
 

@@ -8,6 +8,7 @@ this file decides how each thing reads. Read `graph.py` next.
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 import numpy as np
@@ -135,12 +136,18 @@ _WINDOW_KEYS = ("kernel_size", "kernel", "window", "size")
 _MAX_ATTR_CHARS = 48
 
 
-def _value_text(value: Any) -> str:
+# values that go without saying: stride 1, padding 0, dilation 1, groups 1
+_DEFAULTS = {"stride": "1", "padding": "0", "dilation": "1", "groups": "1"}
+
+
+def _value_text(value: Any, key: str = "") -> str:
+    """How a parameter's value reads; per-axis pairs of window settings shrink: (2, 2) -> 2."""
     if isinstance(value, str):
         return repr(value)
-    if isinstance(value, (tuple, list)) and value and all(v == value[0] for v in value):
-        if all(isinstance(v, (int, np.integer)) for v in value):
-            return str(int(value[0]))  # (2, 2) -> 2
+    if key in _DEFAULTS and isinstance(value, (tuple, list)) and value:
+        if all(v == value[0] for v in value):
+            return _value_text(value[0], key)  # ((1, 1), (1, 1)) -> (1, 1) -> 1
+        return str(tuple(value))
     if isinstance(value, (float, np.floating)):
         return f"{float(value):g}"
     if (
@@ -171,16 +178,25 @@ def index_text(index: Any) -> str:
     return "[" + ", ".join(out) + "]"
 
 
-def op_attributes(params: dict[str, Any]) -> str:
-    """The key attributes of an op, for its node: `stride 2 padding 'same'`.
+def op_attributes(
+    params: dict[str, Any], kernel: tuple[int, ...] | None = None, padding_name: str | None = None
+) -> str:
+    """The key attributes of an op, for its node: `3x3 stride 2 padding 'same'`.
 
-    Window sizes come first without a name (`2x2`); False and None values are left out.
+    Window sizes come first without a name (`2x2`); defaults (stride 1, padding 0, ...),
+    False and None are left out. `kernel` is a convolution's window (from its weight's shape)
+    and `padding_name` the 'same'/'valid' that the layer asked for, shown instead of the
+    padding it resolved to.
 
     Example:
-        >>> op_attributes({"kernel_size": (2, 2), "stride": (2, 2), "padding": "same"})
-        "2x2 stride 2 padding 'same'"
+        >>> op_attributes({"kernel_size": (2, 2), "stride": (2, 2), "padding": 0})
+        '2x2 stride 2'
+        >>> op_attributes({"stride": (2, 2), "padding": ((0, 1), (0, 1))}, (3, 3), "same")
+        "3x3 stride 2 padding 'same'"
     """
     words = []
+    if kernel is not None:
+        words.append("x".join(str(int(v)) for v in kernel))
     for key, value in params.items():
         if value is None or value is False:
             continue
@@ -189,10 +205,12 @@ def op_attributes(params: dict[str, Any]) -> str:
             words.insert(0, "x".join(str(int(v)) for v in sizes))
         elif key == "index":
             words.append(index_text(value))
+        elif key == "padding" and padding_name is not None:
+            words.append(f"padding {padding_name!r}")
         elif value is True:
             words.append(key)
-        else:
-            words.append(f"{key} {_value_text(value)}")
+        elif _DEFAULTS.get(key) != _value_text(value, key):
+            words.append(f"{key} {_value_text(value, key)}")
     text = " ".join(words)
     return text if len(text) <= _MAX_ATTR_CHARS else text[: _MAX_ATTR_CHARS - 3] + "..."
 
@@ -204,20 +222,39 @@ def op_attributes(params: dict[str, Any]) -> str:
 _MAX_TITLE_CHARS = 70
 
 
-def module_summary(module: Any) -> str:
-    """A one-line description of a module: `Conv2d(1 -> 8, k=3)`.
+def _compact(value: Any) -> str:
+    """(3, 3) -> '3', (1, 2) -> '(1, 2)', 'same' -> "'same'"."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (tuple, list)) and value and all(v == value[0] for v in value):
+        return _compact(value[0])
+    return str(value)
 
-    Uses `extra_repr()` when the module has one (PyTorch's convention), else the first line of
-    its repr, else its class name.
+
+def module_summary(module: Any) -> str:
+    """A one-line description of a module: `Conv2d(1 -> 8, k=3)`, `Linear(400 -> 100)`.
+
+    Layers with channels or features are summarised from their attributes (stride and padding
+    only when not the defaults); other modules use `extra_repr()` (PyTorch's convention) with
+    pairs such as (2, 2) shortened to 2.
     """
     name = type(module).__name__
-    extra = getattr(module, "extra_repr", None)
-    if callable(extra):
-        text = str(extra())
-        summary = f"{name}({text})" if "\n" not in text else name
+    attrs = vars(module) if hasattr(module, "__dict__") else {}
+    if "in_channels" in attrs and "out_channels" in attrs and "kernel_size" in attrs:
+        parts = [f"{attrs['in_channels']} -> {attrs['out_channels']}",
+                 f"k={_compact(attrs['kernel_size'])}"]  # fmt: skip
+        if _compact(attrs.get("stride", 1)) != "1":
+            parts.append(f"s={_compact(attrs['stride'])}")
+        if _compact(attrs.get("padding", 0)) not in ("0", "'valid'"):
+            parts.append(f"padding={_compact(attrs['padding'])}")
+        summary = f"{name}({', '.join(parts)})"
+    elif "in_features" in attrs and "out_features" in attrs:
+        summary = f"{name}({attrs['in_features']} -> {attrs['out_features']})"
     else:
-        first = repr(module).splitlines()[0] if repr(module) else name
-        summary = first if not first.endswith("(") else name
+        extra = getattr(module, "extra_repr", None)
+        text = str(extra()) if callable(extra) else ""
+        text = re.sub(r"\((\d+), \1\)", r"\1", text)  # (2, 2) -> 2
+        summary = f"{name}({text})" if text and "\n" not in text else name
     if len(summary) > _MAX_TITLE_CHARS:
         summary = summary[: _MAX_TITLE_CHARS - 3] + "..."
     return summary
