@@ -5,10 +5,12 @@
 Read `tensor.py` first (the autograd engine), then `ops/` in the order its docstring gives.
 """
 
-from tinygrad_cnn import ops
+from tinygrad_cnn import nn, ops, optim
 from tinygrad_cnn.gradcheck import gradcheck
+from tinygrad_cnn.nn.init import manual_seed
 from tinygrad_cnn.tensor import Function, Tensor, is_grad_enabled, no_grad, unbroadcast
 
 __version__ = "0.1.0"
 
-__all__ = ["Tensor", "Function", "no_grad", "is_grad_enabled", "unbroadcast", "ops", "gradcheck"]
+__all__ = ["Tensor", "Function", "no_grad", "is_grad_enabled", "unbroadcast", "ops", "gradcheck",
+           "nn", "optim", "manual_seed"]

@@ -1,0 +1,314 @@
+"""Layers with weights: Linear, Conv2d, ConvTranspose2d, BatchNorm2d.
+
+Each layer owns its `Parameter`s, initialises them as PyTorch does (`nn/init.py`), checks
+its input's shape (the error names the layer: `Linear(400 -> 100) expected input (*, 400),
+got (32, 576)`) and calls one op from `ops/`. Weight layouts and state_dict keys are
+PyTorch's, so weights move between the two.
+
+Read next: `nn/activation.py` (layers without weights), then `nn/summary.py`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinygrad_cnn import ops
+from tinygrad_cnn.nn import init
+from tinygrad_cnn.nn.module import Module, Parameter
+from tinygrad_cnn.tensor import Tensor
+
+
+def _pair(name: str, value: int | tuple[int, int]) -> tuple[int, int]:
+    """3 -> (3, 3); (3, 5) stays; anything else is an error naming the argument."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _empty(*shape: int) -> Parameter:
+    return Parameter(np.empty(shape, dtype=np.float32))
+
+
+def _check_positive(layer: str, **sizes: int) -> None:
+    for name, size in sizes.items():
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise ValueError(f"{layer}: {name} must be a positive int, got {size!r}")
+
+
+class Linear(Module):
+    """A fully connected (dense) layer: every output is a weighted sum of every input.
+
+        out = x @ weight.T + bias        weight: (out_features, in_features)
+
+    A layer of m inputs and n neurons has n(m+1) parameters: Linear(784, 1000) has 785,000.
+
+    Args:
+        in_features: m, the size of each input's last axis. out_features: n.
+        bias: whether to add a learned bias (else `self.bias` is None).
+    Shapes:
+        x: (*, in_features) -> out: (*, out_features).
+    Raises:
+        ValueError: the input's last axis is not in_features.
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> layer = nn.Linear(400, 100)
+        >>> layer(Tensor(np.zeros((32, 400), dtype=np.float32))).shape
+        (32, 100)
+        >>> sum(p.size for p in nn.Linear(784, 1000).parameters())
+        785000
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True):
+        super().__init__()
+        _check_positive("Linear", in_features=in_features, out_features=out_features)
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = _empty(out_features, in_features)
+        self.bias = _empty(out_features) if bias else None
+        init.default_init_(self.weight, self.bias, fan_in=in_features)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim < 1 or x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"Linear({self.in_features} -> {self.out_features}) expected "
+                f"input (*, {self.in_features}), got {x.shape}"
+            )
+        out = x @ self.weight.T  # (*, in) @ (in, out) -> (*, out)
+        return out + self.bias if self.bias is not None else out
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )
+
+
+class _ConvBase(Module):
+    """What Conv2d and ConvTranspose2d share: arguments, the input check, the repr."""
+
+    def _setup(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride,
+        padding,
+        dilation,
+        groups: int,
+    ) -> None:
+        name = type(self).__name__
+        _check_positive(name, in_channels=in_channels, out_channels=out_channels, groups=groups)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"{name}: in_channels={in_channels} and out_channels="
+                f"{out_channels} must both be divisible by groups={groups}"
+            )
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = _pair(f"{name}: kernel_size", kernel_size)
+        self.stride = _pair(f"{name}: stride", stride)
+        self.dilation = _pair(f"{name}: dilation", dilation)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(
+                    f"{name}: padding must be an int, a pair, 'valid' or 'same', got {padding!r}"
+                )
+            self.padding = padding
+        else:
+            self.padding = _pair(f"{name}: padding", padding)
+
+    def _check_input(self, x: Tensor) -> None:
+        label = f"{type(self).__name__}({self.in_channels} -> {self.out_channels})"
+        if x.ndim != 4:
+            raise ValueError(f"{label} expected a 4-D input (N, C, H, W), got {x.shape}")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{label} expected {self.in_channels} input channels, "
+                f"got {x.shape[1]} (input shape {x.shape})"
+            )
+
+    def extra_repr(self) -> str:
+        text = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
+        if self.padding != (0, 0):
+            text += f", padding={self.padding!r}"
+        if self.dilation != (1, 1):
+            text += f", dilation={self.dilation}"
+        if getattr(self, "output_padding", (0, 0)) != (0, 0):
+            text += f", output_padding={self.output_padding}"
+        if self.groups != 1:
+            text += f", groups={self.groups}"
+        return text + ("" if self.bias is not None else ", bias=False")
+
+
+class Conv2d(_ConvBase):
+    """2-D convolution (cross-correlation) of an (N, C, H, W) batch with out_channels filters.
+
+    A layer of m filters of k_x x k_y over n channels has m(n*k_x*k_y + 1) parameters
+    (with groups, n/groups channels per filter): Conv2d(1, 8, 3) has 8*(1*3*3+1) = 80.
+
+    Args:
+        in_channels, out_channels: C and O. kernel_size, stride, dilation: int or pair.
+        padding: int, pair, 'valid' (none) or 'same' (output size ceil(H / stride), as Keras).
+        groups: split the channels into groups convolved separately. bias: add a bias.
+    Shapes:
+        x: (N, C, H, W) -> out: (N, O, OH, OW),
+        OH = (H + 2*padding - dilation*(kernel_size-1) - 1) // stride + 1, same for W.
+        weight: (O, C/groups, KH, KW); bias: (O,).
+    Raises:
+        ValueError: x is not 4-D or does not have in_channels channels.
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> conv = nn.Conv2d(1, 8, 3)
+        >>> conv.weight.shape, conv(Tensor(np.zeros((2, 1, 28, 28), dtype=np.float32))).shape
+        ((8, 1, 3, 3), (2, 8, 26, 26))
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] | str = 0,
+        dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
+        bias: bool = True,
+    ):
+        super().__init__()
+        self._setup(in_channels, out_channels, kernel_size, stride, padding, dilation, groups)
+        KH, KW = self.kernel_size
+        self.weight = _empty(out_channels, in_channels // groups, KH, KW)
+        self.bias = _empty(out_channels) if bias else None
+        init.default_init_(self.weight, self.bias, fan_in=in_channels // groups * KH * KW)
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_input(x)
+        return ops.conv2d(
+            x,
+            self.weight,
+            self.bias,
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
+            groups=self.groups,
+        )
+
+
+class ConvTranspose2d(_ConvBase):
+    """Transposed convolution ("deconvolution"): the backward of Conv2d as a layer, used to
+    upsample (stride 2 doubles H and W). Each input pixel paints a weighted copy of the
+    kernel onto the output.
+
+    Args:
+        in_channels, out_channels: C and O. kernel_size, stride, padding, output_padding:
+            int or pair (padding crops the output; output_padding adds to one side).
+    Shapes:
+        x: (N, C, H, W) -> out: (N, O, OH, OW),
+        OH = (H - 1)*stride - 2*padding + kernel_size + output_padding, same for W.
+        weight: (C, O, KH, KW) (PyTorch's layout); bias: (O,).
+    Raises:
+        ValueError: x is not 4-D or does not have in_channels channels.
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> up = nn.ConvTranspose2d(16, 8, 2, stride=2)
+        >>> up.weight.shape, up(Tensor(np.zeros((1, 16, 7, 7), dtype=np.float32))).shape
+        ((16, 8, 2, 2), (1, 8, 14, 14))
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        output_padding: int | tuple[int, int] = 0,
+        bias: bool = True,
+    ):
+        super().__init__()
+        if isinstance(padding, str):
+            raise ValueError(f"ConvTranspose2d: padding must be an int or a pair, got {padding!r}")
+        self._setup(in_channels, out_channels, kernel_size, stride, padding, 1, 1)
+        self.output_padding = _pair("ConvTranspose2d: output_padding", output_padding)
+        KH, KW = self.kernel_size
+        self.weight = _empty(in_channels, out_channels, KH, KW)
+        self.bias = _empty(out_channels) if bias else None
+        # NOTE: PyTorch takes fan_in from the weight's axis 1 here, i.e. out_channels*KH*KW
+        init.default_init_(self.weight, self.bias, fan_in=out_channels * KH * KW)
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_input(x)
+        return ops.conv_transpose2d(
+            x,
+            self.weight,
+            self.bias,
+            stride=self.stride,
+            padding=self.padding,
+            output_padding=self.output_padding,
+        )
+
+
+class BatchNorm2d(Module):
+    """Normalise each channel to zero mean and unit variance, then scale and shift it.
+
+    In training mode the statistics of the current batch are used (over N, H, W), and the
+    buffers running_mean / running_var follow them:
+    running = (1 - momentum)*running + momentum*batch (variance unbiased, momentum=None: a
+    plain average of all batches). In eval mode the running statistics are used, so a sample's
+    output does not depend on the rest of its batch. Parameters: weight (gamma, starts at 1)
+    and bias (beta, starts at 0): 2C trainable; the running statistics are 2C non-trainable.
+
+    Shapes:
+        x: (N, C, H, W) -> out: same shape.
+    Raises:
+        ValueError: x is not 4-D or does not have num_features channels.
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> bn = nn.BatchNorm2d(3)
+        >>> out = bn(Tensor(np.random.default_rng(0).normal(5, 2, (4, 3, 2, 2))))
+        >>> bool(np.allclose(out.data.mean(axis=(0, 2, 3)), 0)), int(bn.num_batches_tracked)
+        (True, 1)
+        >>> list(bn.state_dict())
+        ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1):
+        super().__init__()
+        _check_positive("BatchNorm2d", num_features=num_features)
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.weight = Parameter(np.ones(num_features, dtype=np.float32))
+        self.bias = Parameter(np.zeros(num_features, dtype=np.float32))
+        self.register_buffer("running_mean", np.zeros(num_features, dtype=np.float32))
+        self.register_buffer("running_var", np.ones(num_features, dtype=np.float32))
+        self.register_buffer("num_batches_tracked", np.zeros((), dtype=np.int64))
+
+    def forward(self, x: Tensor) -> Tensor:
+        label = f"BatchNorm2d({self.num_features})"
+        if x.ndim != 4:
+            raise ValueError(f"{label} expected a 4-D input (N, C, H, W), got {x.shape}")
+        if x.shape[1] != self.num_features:
+            raise ValueError(
+                f"{label} expected {self.num_features} channels, got "
+                f"{x.shape[1]} (input shape {x.shape})"
+            )
+        momentum = self.momentum
+        if momentum is None:  # a plain average over every batch so far
+            momentum = 1.0 / (float(self.num_batches_tracked) + 1)
+        out = ops.batch_norm2d(
+            x,
+            self.weight,
+            self.bias,
+            self.running_mean,
+            self.running_var,
+            training=self.training,
+            momentum=momentum,
+            eps=self.eps,
+        )
+        if self.training:
+            self.num_batches_tracked += 1  # in place: the 0-d buffer array stays the same
+        return out
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

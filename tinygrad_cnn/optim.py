@@ -1,0 +1,382 @@
+"""Optimizers (SGD, Adam, AdamW) and learning-rate schedules (StepLR, CosineAnnealingLR).
+
+After `loss.backward()` every parameter p holds g = dL/dp in `p.grad`. An optimizer moves p
+a little against g. The update rules are PyTorch's, written out (t counts steps from 1):
+
+    SGD:    g += weight_decay * p                        (L2 regularisation)
+            buf = g (first step),  buf = momentum * buf + (1 - dampening) * g  (later steps)
+            g = g + momentum * buf  (nesterov)   or   g = buf  (with momentum)
+            p -= lr * g
+    Adam:   g += weight_decay * p                        (L2; AdamW decays p instead:
+                                                          p *= 1 - lr * weight_decay)
+            m = beta1 * m + (1 - beta1) * g              (running mean of g)
+            v = beta2 * v + (1 - beta2) * g^2            (running mean of g^2)
+            p -= lr / (1 - beta1^t) * m / (sqrt(v / (1 - beta2^t)) + eps)
+                 (the (1 - beta^t) undo the pull of m = v = 0 towards zero in early steps)
+
+Updates happen in place on `p.data`, through numpy's `out=` arguments and one or two scratch
+arrays per parameter, so no new arrays are made per step and references to `p.data` held
+elsewhere stay valid. A parameter whose grad is None is skipped.
+
+Read next: `train.py`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from tinygrad_cnn.tensor import Tensor
+
+
+class Optimizer:
+    """What every optimizer shares: the parameter list, per-parameter state, zero_grad,
+    state_dict. Subclasses set their hyperparameters as attributes (listed in `_hyper`)
+    and write `step`."""
+
+    _hyper: tuple[str, ...] = ("lr",)
+
+    def __init__(self, params: Iterable[Tensor], lr: float):
+        name = type(self).__name__
+        if isinstance(params, Tensor):
+            raise TypeError(
+                f"{name}: params must be an iterable of Tensors, such as "
+                f"model.parameters(), got a single Tensor"
+            )
+        unique: dict[int, Tensor] = {}
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{name}: params must be Tensors, got {type(p).__name__}")
+            unique.setdefault(id(p), p)  # a parameter listed twice is updated once
+        if not unique:
+            raise ValueError(f"{name}: got an empty parameter list")
+        if not lr >= 0:
+            raise ValueError(f"{name}: lr must be >= 0, got {lr}")
+        self.params: list[Tensor] = list(unique.values())
+        self.lr = lr
+        self.state: list[dict[str, Any]] = [{} for _ in self.params]
+        self._scratch: list[list[np.ndarray]] = [[] for _ in self.params]
+
+    def work(self, i: int, k: int = 0) -> np.ndarray:
+        """Scratch array number k for parameter i (made once, reused every step)."""
+        arrays = self._scratch[i]
+        while len(arrays) <= k:
+            arrays.append(np.empty_like(self.params[i].data))
+        return arrays[k]
+
+    def zero_grad(self) -> None:
+        """Reset every parameter's gradient to None (the next backward starts afresh)."""
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._hyper}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Copies of the per-parameter state and the hyperparameters, in PyTorch's layout:
+        {'state': {index: {...}}, 'param_groups': [{'lr': ..., 'params': [0, 1, ...]}]}."""
+        state = {
+            i: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+            for i, s in enumerate(self.state)
+            if s
+        }
+        group = {**self.hyperparameters(), "params": list(range(len(self.params)))}
+        return {"state": state, "param_groups": [group]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what `state_dict()` returned (copies the arrays). Everything is checked
+        before anything changes.
+
+        Raises:
+            ValueError: a different number of parameters, or a state array whose shape does
+                not match its parameter's (naming the parameter index and both shapes).
+        """
+        name = type(self).__name__
+        groups = state_dict.get("param_groups", [])
+        if len(groups) != 1:
+            raise ValueError(f"{name}.load_state_dict: expected 1 param group, got {len(groups)}")
+        count = len(groups[0].get("params", []))
+        if count != len(self.params):
+            raise ValueError(
+                f"{name}.load_state_dict: the state is for {count} parameters, "
+                f"this optimizer has {len(self.params)}"
+            )
+        for i, entry in state_dict.get("state", {}).items():
+            if not 0 <= int(i) < len(self.params):
+                raise ValueError(
+                    f"{name}.load_state_dict: state for parameter {i}, but "
+                    f"there are only {len(self.params)}"
+                )
+            for key, value in entry.items():
+                shape = np.shape(value)
+                if isinstance(value, np.ndarray) and shape != self.params[int(i)].shape:
+                    raise ValueError(
+                        f"{name}.load_state_dict: {key!r} of parameter {i} has "
+                        f"shape {shape}, the parameter has "
+                        f"{self.params[int(i)].shape}"
+                    )
+        for key in self._hyper:
+            if key in groups[0]:
+                setattr(self, key, groups[0][key])
+        self.state = [{} for _ in self.params]
+        for i, entry in state_dict.get("state", {}).items():
+            self.state[int(i)] = {
+                k: (
+                    np.array(v, dtype=self.params[int(i)].dtype) if isinstance(v, np.ndarray) else v
+                )
+                for k, v in entry.items()
+            }
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.hyperparameters().items())
+        return f"{type(self).__name__}({len(self.params)} parameters, {args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional momentum, Nesterov momentum and L2 weight
+    decay, exactly as PyTorch's `torch.optim.SGD`.
+
+    Raises:
+        ValueError: a negative lr, momentum or weight_decay, or nesterov without momentum
+            (or with dampening).
+    Example:
+        >>> from tinygrad_cnn import nn, optim
+        >>> w = nn.Parameter(np.array([1.0, -2.0]))
+        >>> opt = optim.SGD([w], lr=0.1, momentum=0.9)
+        >>> for _ in range(2):
+        ...     opt.zero_grad()
+        ...     (w * w).sum().backward()     # grad = 2w
+        ...     opt.step()
+        >>> w.data
+        array([ 0.46, -0.92])
+    """
+
+    _hyper = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
+
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ):
+        super().__init__(params, lr)
+        if momentum < 0 or weight_decay < 0:
+            raise ValueError(
+                f"SGD: momentum and weight_decay must be >= 0, got "
+                f"momentum={momentum}, weight_decay={weight_decay}"
+            )
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError(
+                f"SGD: nesterov needs momentum > 0 and dampening = 0, got "
+                f"momentum={momentum}, dampening={dampening}"
+            )
+        self.momentum, self.dampening = momentum, dampening
+        self.weight_decay, self.nesterov = weight_decay, nesterov
+
+    def step(self) -> None:
+        for i, p in enumerate(self.params):
+            if p.grad is None:
+                continue
+            g, scratch = p.grad, self.work(i)
+            if self.weight_decay:
+                np.multiply(p.data, self.weight_decay, out=scratch)
+                g = np.add(g, scratch, out=scratch)  # g + weight_decay * p
+            if self.momentum:
+                buf = self.state[i].get("momentum_buffer")
+                if buf is None:
+                    buf = self.state[i]["momentum_buffer"] = g.copy()  # first step only
+                else:
+                    buf *= self.momentum
+                    if self.dampening:
+                        buf += (1 - self.dampening) * g
+                    else:
+                        buf += g
+                if self.nesterov:  # look ahead: g + momentum * buf
+                    ahead = self.work(i, 1) if g is scratch else scratch
+                    np.multiply(buf, self.momentum, out=ahead)
+                    g = np.add(g, ahead, out=scratch)
+                else:
+                    g = buf
+            np.multiply(g, self.lr, out=scratch)  # scratch is free or already holds g
+            p.data -= scratch
+
+
+class Adam(Optimizer):
+    """Adam: momentum on the gradient (m) scaled per element by the root of a running mean
+    of its square (v), with bias correction; `weight_decay` adds L2 to the gradient (as
+    PyTorch's Adam; see AdamW for decoupled decay).
+
+    Raises:
+        ValueError: lr, eps or weight_decay negative, or a beta outside [0, 1).
+    Example:
+        >>> from tinygrad_cnn import nn, optim
+        >>> w = nn.Parameter(np.array([1.0, -2.0]))
+        >>> opt = optim.Adam([w], lr=0.1)
+        >>> (w * w).sum().backward()
+        >>> opt.step()              # the first step moves every element by about lr
+        >>> w.data
+        array([ 0.9, -1.9])
+    """
+
+    _hyper = ("lr", "betas", "eps", "weight_decay")
+    decoupled_weight_decay = False
+
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ):
+        super().__init__(params, lr)
+        name = type(self).__name__
+        if not all(0.0 <= b < 1.0 for b in betas) or len(betas) != 2:
+            raise ValueError(f"{name}: betas must be two numbers in [0, 1), got {betas}")
+        if eps < 0 or weight_decay < 0:
+            raise ValueError(
+                f"{name}: eps and weight_decay must be >= 0, got eps={eps}, "
+                f"weight_decay={weight_decay}"
+            )
+        self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
+
+    def step(self) -> None:
+        beta1, beta2 = self.betas
+        for i, p in enumerate(self.params):
+            if p.grad is None:
+                continue
+            state = self.state[i]
+            if not state:
+                state["step"] = 0
+                state["exp_avg"] = np.zeros_like(p.data)  # m
+                state["exp_avg_sq"] = np.zeros_like(p.data)  # v
+            state["step"] += 1
+            t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+            g, scratch = p.grad, self.work(i)
+            if self.weight_decay and self.decoupled_weight_decay:
+                p.data *= 1 - self.lr * self.weight_decay  # AdamW: shrink p directly
+            elif self.weight_decay:
+                g = self.work(i, 1)
+                np.multiply(p.data, self.weight_decay, out=g)
+                g += p.grad  # g + weight_decay * p
+            np.subtract(g, m, out=scratch)  # m += (1 - beta1) * (g - m)
+            scratch *= 1 - beta1
+            m += scratch
+            np.multiply(g, g, out=scratch)  # v = beta2 * v + (1 - beta2) * g^2
+            scratch *= 1 - beta2
+            v *= beta2
+            v += scratch
+            step_size = self.lr / (1 - beta1**t)
+            np.sqrt(v, out=scratch)  # denominator: sqrt(v / (1 - beta2^t)) + eps
+            scratch /= math.sqrt(1 - beta2**t)
+            scratch += self.eps
+            np.divide(m, scratch, out=scratch)
+            scratch *= step_size
+            p.data -= scratch
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): each step first shrinks
+    p *= 1 - lr * weight_decay, then takes the Adam step on the plain gradient
+    (as `torch.optim.AdamW`, default weight_decay 0.01)."""
+
+    decoupled_weight_decay = True
+
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+
+# -------------------------------------------------------------------------------------------
+# Learning-rate schedules: call scheduler.step() once per epoch, after optimizer.step()
+# -------------------------------------------------------------------------------------------
+
+
+class LRScheduler:
+    """Sets `optimizer.lr` from the epoch count: lr = lr_at(epoch), epoch 0 = the start."""
+
+    def __init__(self, optimizer: Optimizer):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"{type(self).__name__}: expected an Optimizer, got {type(optimizer).__name__}"
+            )
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.last_epoch = 0
+
+    def lr_at(self, epoch: int) -> float:
+        raise NotImplementedError
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        self.optimizer.lr = self.lr_at(self.last_epoch)
+
+    def get_last_lr(self) -> list[float]:
+        """[the current lr], a list as in PyTorch (one entry per parameter group)."""
+        return [self.optimizer.lr]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {key: value for key, value in vars(self).items() if key != "optimizer"}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+
+
+class StepLR(LRScheduler):
+    """lr = base_lr * gamma ** (epoch // step_size): divide the lr every step_size epochs.
+
+    Example:
+        >>> from tinygrad_cnn import nn, optim
+        >>> opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+        >>> schedule = optim.StepLR(opt, step_size=2, gamma=0.5)
+        >>> [schedule.step() or opt.lr for _ in range(5)]
+        [1.0, 0.5, 0.5, 0.25, 0.25]
+    """
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
+        super().__init__(optimizer)
+        if step_size < 1:
+            raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
+        self.step_size, self.gamma = step_size, gamma
+
+    def lr_at(self, epoch: int) -> float:
+        return self.base_lr * self.gamma ** (epoch // self.step_size)
+
+
+class CosineAnnealingLR(LRScheduler):
+    """lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2: from base_lr
+    down to eta_min along half a cosine over T_max epochs.
+
+    Example:
+        >>> from tinygrad_cnn import nn, optim
+        >>> opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+        >>> schedule = optim.CosineAnnealingLR(opt, T_max=4)
+        >>> [round(schedule.step() or opt.lr, 4) for _ in range(4)]
+        [0.8536, 0.5, 0.1464, 0.0]
+    """
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):
+        super().__init__(optimizer)
+        if T_max < 1:
+            raise ValueError(f"CosineAnnealingLR: T_max must be >= 1, got {T_max}")
+        self.T_max, self.eta_min = T_max, eta_min
+
+    def lr_at(self, epoch: int) -> float:
+        cosine = (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+        return self.eta_min + (self.base_lr - self.eta_min) * cosine
