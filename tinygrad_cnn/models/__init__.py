@@ -2,3 +2,5 @@
 
     from tinygrad_cnn.models import mnist_cnn, UNet
 """
+
+from tinygrad_cnn.models.unet import UNet

@@ -196,3 +196,42 @@ def plot_segmentation_history(history: Sequence[dict[str, Any]], path: str | Pat
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def segmentation_report(run: Any, folder: str | Path, count: int = 8) -> dict[str, Path]:
+    """The plots of a segmentation run: loss/IoU curves and a grid of test masks.
+
+    Args:
+        run: anything with `images` (N, C, H, W), `labels` (N, H, W) masks, `logits`
+            (N, K, H, W), `history` (fit's list of dicts), `title` and `info.class_names`
+            (background first), as the command line's RunResult.
+        folder: where the PNGs go; count: how many test examples the grid shows.
+    Returns:
+        {"curves": path, "masks": path} (curves only when there is a history).
+    """
+    from tinygrad_cnn.metrics import confusion_matrix, iou_per_class, predict_classes
+
+    folder = Path(folder)
+    files = {}
+    if run.history:
+        files["curves"] = plot_segmentation_history(run.history, folder / "curves.png")
+    names = tuple(run.info.class_names)
+    labels = np.asarray(run.labels)[:count]
+    if labels.ndim == 4:
+        labels = labels[:, 0]  # (N, 1, H, W) one-class masks
+    predicted = predict_classes(run.logits[:count])
+    scores = []
+    for truth, guess in zip(labels, predicted):  # one small confusion matrix per shown row
+        iou = iou_per_class(confusion_matrix(guess, np.rint(truth), len(names)))[1:]
+        scores.append(float(np.nanmean(iou)) if np.any(~np.isnan(iou)) else 1.0)
+    files["masks"] = plot_mask_grid(
+        run.images[:count],
+        labels,
+        predicted,
+        len(names),
+        folder / "masks.png",
+        class_names=names,
+        title=run.title,
+        scores=scores,
+    )
+    return files
