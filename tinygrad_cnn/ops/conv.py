@@ -1,0 +1,392 @@
+"""Convolution as matrix products: conv2d, conv_transpose2d, and their im2col / col2im helpers.
+
+A convolution layer slides each of its O filters (C x KH x KW numbers) over the input and takes
+a dot product at every position. With s the stride, d the dilation and xp the padded input:
+
+    out[n,o,i,j] = sum_{c,u,v} w[o,c,u,v] * xp[n, c, i*s + u*d, j*s + v*d]
+
+im2col lays every window out as a column, cols[n, (c,u,v), (i,j)] = xp[n, c, i*s+u*d, j*s+v*d],
+and the sum becomes ONE matrix product per image that BLAS does at full speed:
+
+    out[n]  = w (O, C*KH*KW) @ cols[n] (C*KH*KW, OH*OW)                 -> (O, OH*OW), NCHW
+
+The two gradients are matrix products too (differentiate the line above, as in matmul.py):
+
+    dw      = sum_n grad[n] (O, OH*OW) @ cols[n]^T (OH*OW, C*KH*KW)
+    dcols   = w^T (C*KH*KW, O) @ grad[n] (O, OH*OW)
+
+and col2im, the adjoint of im2col, adds each column back onto the pixels it was read from to give
+dx. With groups, channels and filters split into G independent convolutions (one more batch axis
+of the matrix products). conv_transpose2d runs the same two steps the other way round: its
+forward is conv2d's dx, its backward is conv2d's forward.
+
+Argument checks and 'same' padding live in `windows.py`. Read next: `pool.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinygrad_cnn.ops.movement import reshape
+from tinygrad_cnn.ops.windows import (
+    Padding,
+    Pair,
+    check_4d,
+    output_size,
+    padded,
+    pair,
+    resolve_padding,
+    workspace,
+)
+from tinygrad_cnn.tensor import Function, Tensor, as_tensor
+
+# ----------------------------------------------------------------------------------------
+# im2col and its adjoint col2im
+# ----------------------------------------------------------------------------------------
+
+
+def im2col(xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out: Pair) -> np.ndarray:
+    """Every window of xp as a strided view (no copy): (N, C, Hp, Wp) -> (N, C, KH, KW, OH, OW).
+
+    view[n, c, u, v, i, j] = xp[n, c, i*s + u*d, j*s + v*d]
+
+    Example:
+        >>> im2col(np.arange(9.0).reshape(1, 1, 3, 3), (2, 2), (1, 1), (1, 1), (2, 2))[0, 0, 1, 1]
+        array([[4., 5.],
+               [7., 8.]])
+    """
+    sn, sc, sh, sw = xp.strides
+    shape = (*xp.shape[:2], *kernel, *out)
+    strides = (sn, sc, sh * dilation[0], sw * dilation[1], sh * stride[0], sw * stride[1])
+    return np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=False)
+
+
+def col2im(
+    dcols: np.ndarray, xp_shape: tuple[int, ...], stride: Pair, dilation: Pair
+) -> np.ndarray:
+    """The adjoint of im2col: add every column entry back onto the pixel it was read from.
+
+    dcols (N, C, KH, KW, OH, OW) -> dxp (N, C, Hp, Wp). One vectorised add per kernel tap (u, v):
+    windows overlap when the stride is smaller than the kernel, so the taps accumulate.
+    """
+    N, C, KH, KW, OH, OW = dcols.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    dxp = np.zeros(xp_shape, dcols.dtype)
+    for u in range(KH):
+        for v in range(KW):
+            # forward read xp[:, :, u*d + i*s, v*d + j*s]; send the gradient back to those cells
+            rows = slice(u * dh, u * dh + (OH - 1) * sh + 1, sh)
+            cols = slice(v * dw, v * dw + (OW - 1) * sw + 1, sw)
+            dxp[:, :, rows, cols] += dcols[:, :, u, v]
+    return dxp
+
+
+# ----------------------------------------------------------------------------------------
+# The three matrix products, shared by Conv2dFn and ConvTranspose2dFn
+# ----------------------------------------------------------------------------------------
+
+
+def _columns(
+    xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out: Pair, groups: int
+) -> np.ndarray:
+    """im2col copied into a scratch buffer shaped for the GEMM: (N, G, C/G*KH*KW, OH*OW)."""
+    N, C = xp.shape[:2]
+    cols = workspace(
+        "cols", (N, groups, C // groups * kernel[0] * kernel[1], out[0] * out[1]), xp.dtype
+    )
+    np.copyto(cols.reshape(N, C, *kernel, *out), im2col(xp, kernel, stride, dilation, out))
+    return cols
+
+
+def _forward_gemm(w: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """out[n, g] = w[g] (O/G, C/G*KH*KW) @ cols[n, g]       -> (N, G, O/G, OH*OW)."""
+    G = cols.shape[1]
+    return np.matmul(w.reshape(G, w.shape[0] // G, -1), cols)
+
+
+def _weight_grad(grad: np.ndarray, cols: np.ndarray, w_shape: tuple[int, ...]) -> np.ndarray:
+    """dw[g] = sum_n grad[n, g] (O/G, OH*OW) @ cols[n, g]^T     -> w's shape (O, C/G, KH, KW)."""
+    return np.matmul(grad, cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(w_shape)
+
+
+def _input_grad(
+    grad: np.ndarray,
+    w: np.ndarray,
+    xp_shape: tuple[int, ...],
+    stride: Pair,
+    dilation: Pair,
+    out: Pair,
+) -> np.ndarray:
+    """dcols[n, g] = w[g]^T @ grad[n, g], then col2im           -> dxp (N, C, Hp, Wp)."""
+    N, G = grad.shape[:2]
+    O, Cg, KH, KW = w.shape
+    w_t = w.reshape(G, O // G, Cg * KH * KW).transpose(0, 2, 1)  # (G, C/G*KH*KW, O/G)
+    dcols = workspace("cols", (N, G, Cg * KH * KW, out[0] * out[1]), np.result_type(grad, w))
+    np.matmul(w_t, grad, out=dcols)
+    return col2im(dcols.reshape(N, G * Cg, KH, KW, *out), xp_shape, stride, dilation)
+
+
+def _crop(xp: np.ndarray, padding: Padding) -> np.ndarray:
+    (top, bottom), (left, right) = padding
+    return xp[:, :, top : xp.shape[2] - bottom, left : xp.shape[3] - right]
+
+
+class Conv2dFn(Function):
+    """2-D cross-correlation with stride s, dilation d, zero padding and G groups.
+
+    forward:   out[n,o,i,j] = sum_{c,u,v} w[o,c,u,v] * xp[n, g*C/G + c, i*s+u*d, j*s+v*d]
+               (g = o // (O/G): filter o sees only its group's C/G channels; xp: x padded)
+    backward:  dw[o,c,u,v]  = sum_{n,i,j} grad[n,o,i,j] * xp[n, g*C/G + c, i*s+u*d, j*s+v*d]
+               dx: each grad[n,o,i,j] * w[o,c,u,v] goes back where that input was read
+                   (col2im), then the padding is cut off
+    As matrix products (see the module docstring):
+               out = w @ cols      dw = sum_n grad @ cols^T      dcols = w^T @ grad
+    """
+
+    name = "conv2d"
+
+    def forward(
+        self,
+        x: np.ndarray,
+        w: np.ndarray,
+        stride: Pair,
+        padding: Padding,
+        dilation: Pair,
+        groups: int,
+    ) -> np.ndarray:
+        N, O, KH, KW = x.shape[0], w.shape[0], w.shape[2], w.shape[3]
+        self.x, self.w, self.args = x, w, (stride, padding, dilation, groups)
+        xp = padded(x, padding, 0.0, "conv_xp")  # (N, C, Hp, Wp)
+        self.xp_shape = xp.shape
+        self.out = tuple(
+            (n - (k - 1) * d - 1) // s + 1
+            for n, k, s, d in zip(xp.shape[2:], (KH, KW), stride, dilation)
+        )
+        cols = _columns(xp, (KH, KW), stride, dilation, self.out, groups)  # (N, G, C/G*KH*KW, L)
+        return _forward_gemm(w, cols).reshape(N, O, *self.out)  # (N, G, O/G, L) -> (N, O, OH, OW)
+
+    def backward(self, grad: np.ndarray):
+        stride, padding, dilation, groups = self.args
+        N, O = grad.shape[:2]
+        grad = np.ascontiguousarray(grad).reshape(N, groups, O // groups, -1)  # (N, G, O/G, L)
+        dx = dw = None
+        if self.needs_input_grad[1]:
+            # NOTE: cols is rebuilt rather than kept from forward: one copy costs less than
+            # holding (and page-faulting in) a fresh tens-of-MB buffer per layer per step
+            xp = padded(self.x, padding, 0.0, "conv_xp")
+            cols = _columns(xp, self.w.shape[2:], stride, dilation, self.out, groups)
+            dw = _weight_grad(grad, cols, self.w.shape)
+        if self.needs_input_grad[0]:
+            dxp = _input_grad(grad, self.w, self.xp_shape, stride, dilation, self.out)
+            dx = _crop(dxp, padding)
+        return dx, dw
+
+
+class ConvTranspose2dFn(Function):
+    """The adjoint (transpose) of Conv2dFn with respect to its input.
+
+    forward:   out = conv2d's dx for "grad" = y: each y[n,c,i,j] * w[c,o,u,v] is added onto
+               zp[n, o, i*s+u*d, j*s+v*d] (col2im of w^T @ y), then the padding is cut off
+    backward:  dy = conv2d(grad, w) with the same stride, padding and dilation
+               dw[c,o,u,v] = sum_{n,i,j} y[n,c,i,j] * gradp[n, o, i*s+u*d, j*s+v*d]
+    """
+
+    name = "conv_transpose2d"
+
+    def forward(
+        self,
+        y: np.ndarray,
+        w: np.ndarray,
+        stride: Pair,
+        padding: Padding,
+        dilation: Pair,
+        groups: int,
+        out_shape: tuple[int, ...],
+    ) -> np.ndarray:
+        N, Cin, H, W = y.shape
+        self.y, self.w, self.args = y, w, (stride, padding, dilation, groups)
+        (top, bottom), (left, right) = padding
+        self.zp_shape = (N, out_shape[1], out_shape[2] + top + bottom, out_shape[3] + left + right)
+        y4 = np.ascontiguousarray(y).reshape(N, groups, Cin // groups, H * W)  # (N, G, Cin/G, L)
+        zp = _input_grad(y4, w, self.zp_shape, stride, dilation, (H, W))
+        return np.ascontiguousarray(_crop(zp, padding))  # (N, O, OH, OW)
+
+    def backward(self, grad: np.ndarray):
+        stride, padding, dilation, groups = self.args
+        N, Cin, H, W = self.y.shape
+        gradp = padded(grad, padding, 0.0, "convt_gradp")  # (N, O, Hp, Wp)
+        cols = _columns(gradp, self.w.shape[2:], stride, dilation, (H, W), groups)
+        dy = dw = None
+        if self.needs_input_grad[1]:
+            y4 = np.ascontiguousarray(self.y).reshape(N, groups, Cin // groups, H * W)
+            dw = _weight_grad(y4, cols, self.w.shape)
+        if self.needs_input_grad[0]:
+            dy = _forward_gemm(self.w, cols).reshape(self.y.shape)
+        return dy, dw
+
+
+# ----------------------------------------------------------------------------------------
+# Public functions: check the arguments, resolve the padding, apply, add the bias
+# ----------------------------------------------------------------------------------------
+
+
+def _check_groups(op: str, groups: Any, channels: int, x_shape, w_shape) -> int:
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
+        raise TypeError(f"{op}: groups must be an int, got {groups!r}")
+    if groups < 1:
+        raise ValueError(f"{op}: groups must be positive, got {groups}")
+    if x_shape[1] % groups or channels % groups:
+        raise ValueError(
+            f"{op}: input {x_shape} has {x_shape[1]} channels and weight {w_shape} "
+            f"has {channels} filters; both must be divisible by groups={groups}"
+        )
+    return int(groups)
+
+
+def _add_bias(op: str, out_channels: int, bias: Any) -> Tensor | None:
+    if bias is None:
+        return None
+    bias = as_tensor(bias)
+    if bias.shape != (out_channels,):
+        raise ValueError(f"{op}: bias must have shape ({out_channels},), got {bias.shape}")
+    return reshape(bias, 1, out_channels, 1, 1)  # broadcasts over (N, O, OH, OW)
+
+
+def conv2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | Pair = 1,
+    padding: int | Pair | str = 0,
+    dilation: int | Pair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """2-D convolution (cross-correlation, as in every deep-learning library), NCHW.
+
+    Args:
+        x: input (N, C, H, W).
+        weight: filters (O, C // groups, KH, KW), PyTorch's layout.
+        bias: (O,) or None; added with the ordinary broadcasting add.
+        stride, dilation: int or (sh, sw) / (dh, dw), positive.
+        padding: int or (ph, pw) zeros on each side, 'valid' (none), or 'same' (Keras/TF at any
+            stride and dilation: OH = ceil(H / sh), the odd pixel of padding at the bottom/right).
+        groups: split channels and filters into this many independent convolutions.
+    Shapes:
+        out: (N, O, OH, OW) with OH = (H + top + bottom - dh*(KH - 1) - 1) // sh + 1, same for W.
+    Raises:
+        ValueError: x or weight not 4-D (a (C, H, W) image needs a batch axis), C != weight's
+            C // groups * groups, C or O not divisible by groups, a kernel larger than the padded
+            input, a non-positive stride or dilation, an unknown padding string, negative padding.
+        TypeError: stride, dilation, padding or groups of the wrong type.
+    Example:
+        >>> image = Tensor([[5, 2, 1, 3, 5], [4, 3, 2, 3, 4], [0, 2, 1, 2, 2],
+        ...                 [3, 3, 2, 3, 2], [2, 1, 3, 2, 2]]).reshape(1, 1, 5, 5)
+        >>> kernel = Tensor([[1, 0, 1], [0, 1, 0], [1, 0, 1]]).reshape(1, 1, 3, 3)
+        >>> conv2d(image, kernel).data[0, 0]    # top-left: 5 + 1 + 3 + 0 + 1 = 10
+        array([[10., 11., 12.],
+               [13., 13., 12.],
+               [ 9.,  9., 11.]], dtype=float32)
+        >>> conv2d(image, kernel, padding="same", stride=2).shape
+        (1, 1, 3, 3)
+    """
+    x, weight = as_tensor(x), as_tensor(weight)
+    check_4d(x, "conv2d")
+    check_4d(weight, "conv2d", "weight (O, C // groups, KH, KW)")
+    (_, C, H, W), (O, Cg, KH, KW) = x.shape, weight.shape
+    groups = _check_groups("conv2d", groups, O, x.shape, weight.shape)
+    if Cg * groups != C:
+        raise ValueError(
+            f"conv2d: input {x.shape} has {C} channels, but weight {weight.shape} "
+            f"with groups={groups} expects {Cg * groups}"
+        )
+    kernel = pair((KH, KW), "kernel size", "conv2d")
+    stride = pair(stride, "stride", "conv2d")
+    dilation = pair(dilation, "dilation", "conv2d")
+    pads = resolve_padding(padding, (H, W), kernel, stride, dilation, "conv2d")
+    output_size((H, W), kernel, stride, pads, dilation, "conv2d", x.shape)
+    bias = _add_bias("conv2d", O, bias)
+    out = Conv2dFn.apply(x, weight, stride=stride, padding=pads, dilation=dilation, groups=groups)
+    return out if bias is None else out + bias
+
+
+def conv_transpose2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | Pair = 1,
+    padding: int | Pair = 0,
+    output_padding: int | Pair = 0,
+    dilation: int | Pair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """Transposed convolution ("deconvolution"): the adjoint of conv2d with respect to its input.
+
+    Each input pixel stamps its channel's filters, scaled by its value, onto the output at
+    stride spacing; overlapping stamps add. It is exactly the gradient conv2d sends to its input,
+    so <conv2d(z, w), y> == <z, conv_transpose2d(y, w)> for the same stride/padding/dilation.
+
+    Args:
+        x: input (N, C_in, H, W).
+        weight: (C_in, O // groups, KH, KW), PyTorch's layout.
+        bias: (O,) or None.
+        stride, dilation: int or pair, positive. padding: int or pair, non-negative (cut from
+            each side of the result). output_padding: int or pair, smaller than the stride or
+            the dilation, extra rows/columns at the bottom/right.
+        groups: independent groups of channels.
+    Shapes:
+        out: (N, O, OH, OW), OH = (H - 1)*sh - 2*ph + dh*(KH - 1) + output_padding_h + 1.
+    Raises:
+        ValueError: x or weight not 4-D, C_in != weight.shape[0], channels not divisible by
+            groups, bad stride/dilation/padding/output_padding, a non-positive output size.
+    Example:
+        >>> y = Tensor(np.array([[[[1.0, 2.0]]]]))
+        >>> conv_transpose2d(y, Tensor(np.ones((1, 1, 1, 3))), stride=2).data[0, 0]
+        array([[1., 1., 3., 2., 2.]])
+    """
+    x, weight = as_tensor(x), as_tensor(weight)
+    op = "conv_transpose2d"
+    check_4d(x, op)
+    check_4d(weight, op, "weight (C_in, O // groups, KH, KW)")
+    (N, Cin, H, W), (Cw, Og, KH, KW) = x.shape, weight.shape
+    groups = _check_groups(op, groups, Cw, x.shape, weight.shape)
+    if Cw != Cin:
+        raise ValueError(
+            f"{op}: input {x.shape} has {Cin} channels, but weight {weight.shape} expects {Cw}"
+        )
+    pair((KH, KW), "kernel size", op)
+    stride, dilation = pair(stride, "stride", op), pair(dilation, "dilation", op)
+    if isinstance(padding, str):
+        raise TypeError(f"{op}: padding must be an int or a pair of ints, got {padding!r}")
+    ph, pw = pair(padding, "padding", op, minimum=0)
+    extra = pair(output_padding, "output_padding", op, minimum=0)
+    if any(e >= max(s, d) for e, s, d in zip(extra, stride, dilation)):
+        raise ValueError(
+            f"{op}: output_padding {extra} must be smaller than the stride "
+            f"{stride} or the dilation {dilation}"
+        )
+    OH, OW = (
+        (n - 1) * s - 2 * p + d * (k - 1) + e + 1
+        for n, s, p, d, k, e in zip((H, W), stride, (ph, pw), dilation, (KH, KW), extra)
+    )
+    if OH < 1 or OW < 1:
+        raise ValueError(
+            f"{op}: input {x.shape} with weight {weight.shape}, stride {stride} "
+            f"and padding {(ph, pw)} gives a non-positive output size {(OH, OW)}"
+        )
+    O = Og * groups
+    bias = _add_bias(op, O, bias)
+    # output_padding adds rows/columns at the bottom/right, first taken from the cut-off
+    # padding, then beyond the last row a filter reaches (those receive only the bias)
+    pads = ((ph, max(ph - extra[0], 0)), (pw, max(pw - extra[1], 0)))
+    out = ConvTranspose2dFn.apply(
+        x,
+        weight,
+        stride=stride,
+        padding=pads,
+        dilation=dilation,
+        groups=groups,
+        out_shape=(N, O, OH, OW),
+    )
+    return out if bias is None else out + bias
