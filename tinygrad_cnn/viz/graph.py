@@ -154,14 +154,13 @@ def draw_graph(
     if depth is not None:
         drawing = collapse(drawing, depth, names, show_shapes)
     if len(drawing.nodes) > max_nodes:
-        hint = (
-            "depth=1 or depth=2 to draw each module as one node"
-            if depth is None
-            else (f"a smaller depth than {depth}" if depth > 0 else "a larger max_nodes")
-        )
+        if depth is None:
+            hint = ", or depth=1 (or 2) to draw each module below that level as one node"
+        else:
+            hint = f", or a depth below {depth}" if depth > 0 else ""
         raise ValueError(
             f"draw_graph: the graph has {len(drawing.nodes)} nodes, more than "
-            f"max_nodes={max_nodes}; pass a larger max_nodes=, or {hint}"
+            f"max_nodes={max_nodes}; pass a larger max_nodes={hint}"
         )
     return _to_graphviz(drawing, names, direction, show_shapes, title, legend)
 
@@ -276,9 +275,11 @@ def _to_graphviz(
                 add_box(box, child, level + 1)
 
     add_box(graph, (), 0)
+    # in an expression of scalars (micrograd's kind) every edge would read "() f64"
+    label_edges = show_shapes and not all(edge.tensor.ndim == 0 for edge in drawing.edges)
     for edge in drawing.edges:
         label = None
-        if show_shapes:
+        if label_edges:
             label = f" {shape_text(edge.tensor.shape)} {dtype_text(edge.tensor.dtype)}"
         graph.edge(edge.src, edge.dst, label=label)
     if legend:
