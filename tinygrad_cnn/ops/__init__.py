@@ -29,6 +29,10 @@ grad = dL/d(out); `unbroadcast` sums a gradient back to a broadcast input's shap
     concat(xs, axis)       xs joined on axis               dx_k = grad's slice for x_k
     pad(x, widths)         x surrounded by a constant      dx = grad with the border cut off
     matmul(a, b)           a @ b                           da = grad @ b^T, db = a^T @ grad
+    conv2d(x, w)           w @ im2col(x), per image        dw = sum_n grad @ cols^T,
+                                                           dx = col2im(w^T @ grad)
+    conv_transpose2d(y, w) col2im(w^T @ y)                 dy = conv2d(grad, w),
+                                                           dw = sum_n y @ im2col(grad)^T
     softmax(x)             e^x / sum e^x                   dx = out * (grad - sum(grad * out))
     log_softmax(x)         x - log sum e^x                 dx = grad - softmax * sum(grad)
     cross_entropy(x, y)    mean -log_softmax(x)[y]         dx = (softmax - onehot(y)) / count
@@ -37,6 +41,7 @@ grad = dL/d(out); `unbroadcast` sums a gradient back to a broadcast input's shap
                              (sum p + sum t + s)             sum, add, div)
 """
 
+from tinygrad_cnn.ops.conv import conv2d, conv_transpose2d
 from tinygrad_cnn.ops.elementwise import (
     add,
     div,
@@ -65,7 +70,7 @@ __all__ = [
     "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "relu", "sigmoid", "tanh",
     "sum", "mean", "max",
     "reshape", "transpose", "flatten", "getitem", "concat", "pad",
-    "matmul",
+    "matmul", "conv2d", "conv_transpose2d",
     "softmax", "log_softmax", "cross_entropy", "binary_cross_entropy_with_logits",
     "dice_loss", "segmentation_loss",
 ]  # fmt: skip
