@@ -3,4 +3,5 @@
     from tinygrad_cnn.models import mnist_cnn, UNet
 """
 
+from tinygrad_cnn.models.cnn import lenet, mnist_cnn
 from tinygrad_cnn.models.unet import UNet

@@ -1,0 +1,300 @@
+"""Checkpoints: a model's weights and how to rebuild it, in one safetensors file.
+
+The safetensors format is deliberately dull, which is what makes it safe (unlike pickle, reading
+it never runs code):
+
+    8 bytes       n, the header's length (little-endian unsigned 64-bit)
+    n bytes       JSON: {"0.weight": {"dtype": "F32", "shape": [8, 1, 3, 3],
+                                      "data_offsets": [0, 288]}, ...,
+                         "__metadata__": {"model": "mnist-cnn", ...}}   (string values only)
+    the rest      every tensor's raw little-endian bytes, back to back
+
+The tensor names are the state_dict's, which are PyTorch's, so `safetensors.torch.load_file`
+reads a checkpoint straight into the equivalent torch model. The metadata says which model to
+build (`MODELS` maps its name to a constructor), with which arguments, and how training went.
+
+A checkpoint is written atomically: to a temporary file in the same folder, flushed and fsynced,
+then renamed over the target with `os.replace` (atomic on POSIX and Windows). A crash mid-write
+leaves the previous checkpoint untouched, never half a file under the real name.
+
+Read next: `viz/plots.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import struct
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors.numpy import load as _safetensors_load
+from safetensors.numpy import save as _safetensors_save
+
+from tinygrad_cnn.models.cnn import lenet, mnist_cnn
+
+FORMAT = "tinygrad_cnn"
+FORMAT_VERSION = 1
+
+# name -> constructor(**kwargs) returning a Module; `load` rebuilds models through it
+MODELS: dict[str, Callable[..., Any]] = {
+    "mnist-cnn": mnist_cnn,
+    "lenet": lenet,
+}
+
+
+def register_model(name: str, constructor: Callable[..., Any]) -> None:
+    """Let `load` (and the command line's `--model`) build `constructor(**kwargs)` by name."""
+    MODELS[name] = constructor
+
+
+def build_model(name: str, **kwargs: Any) -> Any:
+    """`MODELS[name](**kwargs)`, with `model.config` set so `save` can record how to rebuild it.
+
+    Raises:
+        ValueError: an unknown name (lists the known ones).
+    Example:
+        >>> build_model("mnist-cnn", seed=0).config["name"]
+        'mnist-cnn'
+    """
+    if name not in MODELS:
+        raise ValueError(f"build_model: unknown model {name!r}; known: {', '.join(MODELS)}")
+    model = MODELS[name](**kwargs)
+    if getattr(model, "config", None) is None:
+        model.config = {"name": name, "kwargs": kwargs}
+    return model
+
+
+# ----------------------------------------------------------------------------------------
+# saving
+# ----------------------------------------------------------------------------------------
+
+
+def save(
+    model: Any,
+    path: str | os.PathLike,
+    metadata: dict[str, Any] | None = None,
+    history: list[dict] | None = None,
+) -> Path:
+    """Write `model`'s state_dict and metadata to a safetensors file, atomically.
+
+    Args:
+        model: a Module; its `config` ({"name", "kwargs"}, set by the model builders and
+            `build_model`) is recorded so `load` can rebuild it.
+        path: the file to write (conventionally `*.safetensors`); its folder is created.
+        metadata: extra JSON-serialisable facts (dataset, seed, test accuracy...).
+        history: fit's per-epoch dicts; stored whole, with a summary of the last epoch.
+    Returns:
+        The path written.
+    Raises:
+        TypeError: metadata that JSON cannot encode.
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> path = save(mnist_cnn(seed=0), folder / "model.safetensors", {"note": "untrained"})
+        >>> read_metadata(path)["model"], read_metadata(path)["metadata"]
+        ('mnist-cnn', {'note': 'untrained'})
+    """
+    config = getattr(model, "config", None) or {}
+    history = list(history or [])
+    header = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "model": str(config.get("name", "")),
+        "model_kwargs": json.dumps(config.get("kwargs", {})),
+        "history": json.dumps(history),
+        "history_summary": json.dumps({**history[-1], "epochs": len(history)} if history else {}),
+        "metadata": _to_json("save", metadata or {}),
+    }
+    state = {key: np.ascontiguousarray(value) for key, value in model.state_dict().items()}
+    payload = _safetensors_save(state, metadata=header)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, payload)
+    return path
+
+
+def _to_json(caller: str, value: Any) -> str:
+    try:
+        return json.dumps(value, default=_json_default)
+    except TypeError as error:
+        raise TypeError(f"{caller}: metadata must be JSON-serialisable: {error}") from None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()  # np.float32(0.98) -> 0.98
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def write_atomically(path: str | os.PathLike, payload: bytes) -> None:
+    """Replace the file at `path` by `payload` all at once: readers see old or new, never half.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "note.txt"
+        >>> write_atomically(path, b"hello")
+        >>> path.read_bytes()
+        b'hello'
+    """
+    path = Path(path)
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(payload)
+            file.flush()
+            os.fsync(file.fileno())  # the bytes are on disk before the name points at them
+        os.chmod(temporary, 0o644)  # mkstemp makes the file private (0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable (POSIX only)
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
+# ----------------------------------------------------------------------------------------
+# loading
+# ----------------------------------------------------------------------------------------
+
+
+def _read(caller: str, path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The tensors and the raw string metadata of a safetensors file, with clear errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{caller}: no checkpoint file at {path}")
+    raw = path.read_bytes()
+    try:
+        tensors = _safetensors_load(raw)  # checks the header and that the data fill the file
+        (header_length,) = struct.unpack("<Q", raw[:8])
+        header = json.loads(raw[8 : 8 + header_length])
+    except Exception as error:  # the Rust reader raises SafetensorError, a bare Exception
+        raise ValueError(
+            f"{caller}: {path} is not a valid safetensors file ({len(raw)} bytes; "
+            f"truncated or corrupted?): {error}"
+        ) from None
+    return tensors, header.get("__metadata__") or {}
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata of a checkpoint, decoded: model, model_kwargs, history, metadata, ...
+
+    Raises:
+        FileNotFoundError: no file at `path`.
+        ValueError: not a safetensors file, or not one written by `save`.
+    """
+    _, raw = _read("read_metadata", path)
+    return _decode_metadata("read_metadata", path, raw)
+
+
+def _decode_metadata(caller: str, path: Any, raw: dict[str, str]) -> dict[str, Any]:
+    if raw.get("format") != FORMAT:
+        raise ValueError(
+            f"{caller}: {path} is a safetensors file but not a {FORMAT} checkpoint "
+            f"(its metadata has no format={FORMAT!r})"
+        )
+    version = int(raw.get("format_version", "0"))
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{caller}: {path} has format version {version}; this version of "
+            f"{FORMAT} reads up to {FORMAT_VERSION}: upgrade the package"
+        )
+    decoded: dict[str, Any] = {
+        "format": raw["format"],
+        "format_version": version,
+        "model": raw.get("model", ""),
+    }
+    for key in ("model_kwargs", "history", "history_summary", "metadata"):
+        try:
+            decoded[key] = json.loads(raw.get(key, "null"))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{caller}: {path} has corrupted metadata {key!r}: {error}") from None
+    return decoded
+
+
+def check_state(
+    caller: str,
+    expected: dict[str, np.ndarray],
+    found: dict[str, np.ndarray],
+    source: Any = "checkpoint",
+) -> None:
+    """Raise one ValueError listing every missing/unexpected key and wrong shape or dtype."""
+    problems = []
+    missing = [key for key in expected if key not in found]
+    unexpected = [key for key in found if key not in expected]
+    if missing:
+        problems.append(f"missing keys {missing}")
+    if unexpected:
+        problems.append(f"unexpected keys {unexpected}")
+    for key in expected:
+        if key not in found:
+            continue
+        want, got = expected[key], found[key]
+        if got.shape != want.shape:
+            problems.append(f"{key!r} has shape {got.shape}, the model expects {want.shape}")
+        elif got.dtype != want.dtype:
+            problems.append(f"{key!r} has dtype {got.dtype}, the model expects {want.dtype}")
+    if problems:
+        raise ValueError(f"{caller}: {source} does not fit the model: " + "; ".join(problems))
+
+
+def load_weights(model: Any, path: str | os.PathLike) -> Any:
+    """Load a checkpoint's weights into an existing `model`, after checking every key,
+    shape and dtype. Returns the model.
+
+    Raises:
+        FileNotFoundError, ValueError: as `load`.
+    """
+    tensors, _ = _read("load_weights", path)
+    check_state("load_weights", model.state_dict(), tensors, path)
+    model.load_state_dict(tensors)
+    return model
+
+
+def load(path: str | os.PathLike) -> Any:
+    """Rebuild the model a checkpoint was saved from and load its weights.
+
+    The model is built with `MODELS[name](**model_kwargs)` from the metadata, then every key,
+    shape and dtype of the file is checked against it before any weight is copied. The model
+    is returned in eval mode, with `model.checkpoint` holding `read_metadata`'s dict.
+
+    Raises:
+        FileNotFoundError: no file at `path`.
+        ValueError: a truncated or corrupted file, a file not written by `save`, an unknown
+            model name, or weights that do not fit the model (each problem named).
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = save(mnist_cnn(seed=0), pathlib.Path(tempfile.mkdtemp()) / "m.safetensors")
+        >>> model = load(path)
+        >>> model.config["name"], model.training
+        ('mnist-cnn', False)
+    """
+    tensors, raw = _read("load", path)
+    info = _decode_metadata("load", path, raw)
+    name = info["model"]
+    if name not in MODELS:
+        raise ValueError(
+            f"load: {path} holds a model named {name!r}, which is not registered; "
+            f"known: {', '.join(MODELS)} (see checkpoint.register_model)"
+        )
+    model = build_model(name, **(info["model_kwargs"] or {}))
+    check_state("load", model.state_dict(), tensors, path)
+    model.load_state_dict(tensors)
+    model.eval()
+    model.checkpoint = info
+    return model
