@@ -1,0 +1,380 @@
+"""`tinygrad-cnn explain TOPIC`: the course's worked examples, recomputed by the real ops.
+
+    explain conv [--image JSON] [--kernel JSON] [--stride S] [--padding valid|same|P]
+    explain pool [--image JSON] [--kernel K] [--stride S]
+    explain params [mnist-cnn | unet | dense M N | conv M N KX KY]
+    explain backward [--graph FILE]
+    explain conv-backward
+
+The numbers come from `tinygrad_cnn.explain`, which runs the ops; this file only lays them
+out: with rich (panels, highlighted windows) on a terminal, as plain text otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import numpy as np
+
+from tinygrad_cnn import explain
+from tinygrad_cnn.cli.render import Block, number, render_plain, render_rich
+
+TOPICS = ("conv", "pool", "params", "backward", "conv-backward")
+
+
+def _term(value: float) -> str:
+    return f"({number(value)})" if value < 0 else number(value)
+
+
+# ----------------------------------------------------------------------------------------
+# Topics -> blocks
+# ----------------------------------------------------------------------------------------
+
+
+def conv_page(image: Any, kernel: Any, configs: list[tuple[int, Any]]) -> list[Block]:
+    page: list[Block] = []
+    for index, (stride, padding) in enumerate(configs):
+        e = explain.explain_conv(image, kernel, stride=stride, padding=padding)
+        KH, KW = e.kernel.shape
+        (top, bottom), (left, right) = e.pads
+        page.append(("heading", f"conv2d, stride {stride}, padding {padding!r}"))
+        if top + bottom + left + right:
+            page.append(
+                (
+                    "text",
+                    f"padding: {top} row(s) on top, {bottom} at the bottom, "
+                    f"{left} column(s) on the left, {right} on the right",
+                )
+            )
+        window_mask = np.zeros(e.padded.shape, dtype=bool)
+        window_mask[:KH, :KW] = True
+        shown = [
+            ("padded image" if top + bottom + left + right else "image", e.padded, window_mask),
+            ("kernel", e.kernel, None),
+        ]
+        if index == 0:
+            shown += [
+                ("first window", e.window, None),
+                ("window * kernel (Hadamard)", e.products, None),
+            ]
+        page.append(("matrices", shown))
+        used = e.products[e.kernel != 0] if (e.kernel != 0).any() else e.products.ravel()
+        page.append(
+            (
+                "text",
+                "first output = sum of the products (where the kernel is not 0) = "
+                + " + ".join(_term(v) for v in used)
+                + f" = {number(e.first)}",
+            )
+        )
+        if stride > 1:
+            page.append(
+                (
+                    "text",
+                    f"the window moves {stride} pixels at a time, so it reads "
+                    f"rows and columns 0, {stride}, {2 * stride}, ... "
+                    f"of the padded image",
+                )
+            )
+        (rule_h, size_h), (rule_w, size_w) = e.size_rules
+        if rule_h == rule_w:
+            page.append(("text", f"output size (height and width): {rule_h} = {size_h}"))
+        else:
+            page.append(("text", f"output height: {rule_h} = {size_h}"))
+            page.append(("text", f"output width:  {rule_w} = {size_w}"))
+        page.append(
+            (
+                "matrices",
+                [
+                    (
+                        f"output {e.output.shape[0]}x{e.output.shape[1]} (ops.conv2d)",
+                        e.output,
+                        _first_cell(e.output),
+                    )
+                ],
+            )
+        )
+    return page
+
+
+def _first_cell(array: np.ndarray) -> np.ndarray:
+    mask = np.zeros(array.shape, dtype=bool)
+    mask[0, 0] = True
+    return mask
+
+
+def pool_page(image: Any, kernel_size: int, stride: int | None) -> list[Block]:
+    e = explain.explain_pool(image, kernel_size, stride)
+    k, s = e.kernel_size, e.stride
+    default = " (the stride defaults to the window)" if stride is None else ""
+    return [
+        ("heading", f"max pooling {k}x{k}, stride {s}{default}"),
+        ("text", "forward: each window's largest value goes through."),
+        (
+            "matrices",
+            [("input", e.image, e.mask.astype(bool)), ("output (ops.maxpool2d)", e.output, None)],
+        ),
+        ("heading", "backward: where the gradient goes"),
+        (
+            "text",
+            "the max passed on only one value per window, so only that value moved the "
+            "loss: each upstream gradient lands on its window's arg-max, every other "
+            "cell gets 0 (the arg-max mask).",
+        ),
+        (
+            "matrices",
+            [
+                ("upstream dL/d(output)", e.upstream, None),
+                ("arg-max mask", e.mask, e.mask.astype(bool)),
+                ("dL/d(input) (backward)", e.grad, e.mask.astype(bool)),
+            ],
+        ),
+        (
+            "text",
+            "average pooling, for contrast, spreads each upstream value evenly over its "
+            f"window (each cell gets 1/{k * k} of it):",
+        ),
+        ("matrices", [("dL/d(input) through ops.avgpool2d", e.average_grad, None)]),
+    ]
+
+
+def _count_blocks(c: explain.LayerCount) -> list[Block]:
+    how = (
+        "the layer was built and its parameters counted"
+        if c.built
+        else f"not built: {c.count:,} float32 numbers would take {c.count * 4 / 1e9:,.0f} GB; "
+        "counted by the formula"
+    )
+    return [
+        (
+            "table",
+            ["layer", "formula", "filled in", "parameters"],
+            [[c.kind, c.formula, c.filled, f"{c.count:,}"]],
+        ),
+        ("text", how),
+    ]
+
+
+def params_page(words: list[str]) -> list[Block]:
+    if not words:
+        dense_small = explain.dense_count(784, 1000)
+        dense_photo = explain.dense_count(72_000_000, 1000)
+        conv_photo = explain.conv_count(1000, 3, 3, 3)
+        ratio = dense_photo.count / conv_photo.count
+        return [
+            ("heading", "parameters of a layer: the course's two formulas"),
+            (
+                "text",
+                "dense: n neurons over m inputs have n(m+1) parameters (a weight per "
+                "input and a bias per neuron); conv: m filters kx x ky over n channels "
+                "have m(n·kx·ky+1): the same filters slide over every position.",
+            ),
+            (
+                "table",
+                ["layer", "formula", "filled in", "parameters"],
+                [
+                    [c.kind, c.formula, c.filled, f"{c.count:,}"]
+                    for c in (dense_small, dense_photo, conv_photo)
+                ],
+            ),
+            (
+                "text",
+                f"a 24-megapixel RGB photo has 72,000,000 inputs: 1,000 dense neurons on "
+                f"it need {dense_photo.count:,} parameters, 1,000 3x3 filters "
+                f"{conv_photo.count:,}: {ratio:,.0f} times fewer.",
+            ),
+            ("text", "try: explain params mnist-cnn | unet | dense M N | conv M N KX KY"),
+        ]
+    kind, numbers = words[0], words[1:]
+    if kind in explain.MODELS:
+        if numbers:
+            raise ValueError(f"explain params {kind}: takes no numbers, got {numbers}")
+        result = explain.model_summary(kind)
+        header, rows = result.table()
+        return [
+            ("heading", f"{explain.MODELS[kind][0]}: nn.summary, input {(1, *result.input_shape)}"),
+            ("table", header, rows),
+            ("text", "\n".join(result.totals_text())),
+        ]
+    sizes = {"dense": ("M N", 2), "conv": ("M N KX KY", 4)}
+    if kind not in sizes:
+        raise ValueError(
+            f"explain params: unknown model {kind!r}; choose from "
+            f"{', '.join(explain.MODELS)}, 'dense M N' or 'conv M N KX KY'"
+        )
+    usage, count = sizes[kind]
+    try:
+        values = [int(word.replace(",", "")) for word in numbers]
+    except ValueError:
+        values = []
+    if len(values) != count:
+        raise ValueError(
+            f"explain params {kind}: expected {usage} (whole numbers), got "
+            f"{' '.join(numbers) or 'nothing'}"
+        )
+    layer = explain.dense_count(*values) if kind == "dense" else explain.conv_count(*values)
+    return [("heading", f"parameters of a {layer.kind}")] + _count_blocks(layer)
+
+
+def backward_page(graph: str | None) -> list[Block]:
+    e = explain.explain_backward()
+    rows = []
+    for node in e.nodes:
+        made = f"{node.op}({', '.join(node.inputs)})" if node.op else "input"
+        if not node.steps:
+            chain = "dL/dL = 1 (backward starts here)"
+        else:
+            parts = [
+                f"dL/d{s.user} · ∂{s.user}/∂{node.name} = {_term(s.upstream)} · {_term(s.local)}"
+                for s in node.steps
+            ]
+            chain = f"dL/d{node.name} = " + " + ".join(parts) + f" = {number(node.grad)}"
+        rows.append([node.name, made, number(node.value), number(node.grad), chain])
+    page: list[Block] = [
+        ("heading", "backward on L = (a·b + c) · f  (micrograd's tiny expression)"),
+        (
+            "text",
+            "forward computes each value; backward visits the nodes in reverse "
+            "topological order (L first) and multiplies the gradient coming from each "
+            "user by the local derivative of that user's op, written ∂user/∂node (the "
+            "chain rule); a node used twice adds up both products.",
+        ),
+        ("table", ["node", "made by", "value", "grad dL/d(node)", "chain-rule step"], rows),
+    ]
+    if graph:
+        from tinygrad_cnn.viz import draw_graph, save_graph
+
+        path = save_graph(draw_graph(e.loss, show_grads=True), graph)
+        page.append(("text", f"graph written to {path}"))
+    return page
+
+
+def conv_backward_page() -> list[Block]:
+    e = explain.explain_conv_backward()
+
+    def gap(a: np.ndarray, b: np.ndarray) -> str:
+        return number(float(np.max(np.abs(a - b))))
+
+    return [
+        ("heading", "conv2d backward: both gradients are convolutions"),
+        (
+            "matrices",
+            [
+                ("input x", e.x, None),
+                ("kernel w", e.w, None),
+                ("out = conv2d(x, w)", e.out, None),
+                ("upstream g = dL/dout", e.upstream, None),
+            ],
+        ),
+        (
+            "text",
+            "dL/dx: each output read a window of x, so each g[i, j] goes back, times w, "
+            "onto the window it read: a transposed convolution of g with w (or, the "
+            "same, a 'full' convolution of g padded by KH-1 with w turned 180 degrees).",
+        ),
+        (
+            "matrices",
+            [
+                ("dx (backward)", e.dx, None),
+                ("conv_transpose2d(g, w)", e.dx_transposed, None),
+                ("conv2d(pad(g, 1), w rotated)", e.dx_full, None),
+            ],
+        ),
+        (
+            "text",
+            "dL/dw: w[u, v] multiplied x[i+u, j+v] for every output (i, j), so dw[u, v] "
+            "= sum g[i, j] x[i+u, j+v]: x correlated with g, i.e. conv2d(x, g).",
+        ),
+        ("matrices", [("dw (backward)", e.dw, None), ("conv2d(x, g)", e.dw_correlation, None)]),
+        (
+            "text",
+            f"max |difference|: dx vs transposed {gap(e.dx, e.dx_transposed)}, dx vs full "
+            f"{gap(e.dx, e.dx_full)}, dw vs correlation {gap(e.dw, e.dw_correlation)}; "
+            f"gradcheck on conv2d: {'passed' if e.gradcheck_passed else 'FAILED'}",
+        ),
+    ]
+
+
+# ----------------------------------------------------------------------------------------
+# The command
+# ----------------------------------------------------------------------------------------
+
+
+def _json_option(text: str | None, what: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError(f"{what} must be JSON, e.g. [[1, 0], [0, 1]], got {text!r}") from None
+
+
+def _padding(text: str) -> int | str:
+    return text if text in ("valid", "same") else int(text)
+
+
+def build_page(args: argparse.Namespace) -> list[Block]:
+    """The blocks for the parsed arguments (ValueError for a bad combination)."""
+    image = _json_option(args.image, "--image")
+    kernel = _json_option(args.kernel, "--kernel")
+    if args.topic != "params" and args.words:
+        raise ValueError(f"explain {args.topic}: unexpected arguments {args.words}")
+    if args.topic == "conv":
+        custom = args.stride is not None or args.padding is not None
+        configs = (
+            [(args.stride or 1, args.padding or "valid")]
+            if custom
+            else [(1, "valid"), (1, "same"), (2, "valid")]
+        )
+        return conv_page(
+            image if image is not None else explain.COURSE_IMAGE,
+            kernel if kernel is not None else explain.COURSE_KERNEL,
+            configs,
+        )
+    if args.topic == "pool":
+        if kernel is not None and (isinstance(kernel, bool) or not isinstance(kernel, int)):
+            raise ValueError(f"explain pool: --kernel is the window side, an int; got {kernel!r}")
+        return pool_page(image if image is not None else explain.POOL_MAP, kernel or 2, args.stride)
+    if args.topic == "params":
+        return params_page(args.words)
+    if args.topic == "backward":
+        return backward_page(args.graph)
+    return conv_backward_page()
+
+
+def run(args: argparse.Namespace) -> int:
+    page = build_page(args)
+    if sys.stdout.isatty():
+        render_rich(page)
+    else:
+        print(render_plain(page))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "explain",
+        help="show how conv, pooling, parameter counts and backward work, step by step",
+        description="Reproduce the course's worked examples with the library's own ops: "
+        "conv (a window by hand, then 'same' and stride 2), pool (and the arg-max mask), "
+        "params (per-layer formulas), backward (the chain rule node by node), conv-backward "
+        "(both gradients are convolutions).",
+    )
+    parser.add_argument("topic", choices=TOPICS, help="what to explain")
+    parser.add_argument(
+        "words",
+        nargs="*",
+        metavar="MODEL",
+        help="for params: mnist-cnn, unet, 'dense M N' or 'conv M N KX KY'",
+    )
+    parser.add_argument("--image", help="conv/pool: the input map as JSON, e.g. [[1,2],[3,4]]")
+    parser.add_argument("--kernel", help="conv: the kernel as JSON; pool: the window side")
+    parser.add_argument("--stride", type=int, help="the step of the window")
+    parser.add_argument("--padding", type=_padding, help="conv: valid, same or an int")
+    parser.add_argument(
+        "--graph", metavar="FILE", help="backward: also draw the graph (.svg, .png, .pdf or .dot)"
+    )
+    parser.set_defaults(run=run)

@@ -1,0 +1,45 @@
+"""The worked examples behind `tinygrad-cnn explain`, computed by the library's own ops.
+
+Each function runs the real ops (conv2d, maxpool2d, backward...) on a small input and returns
+every intermediate value a reader wants to see: the first window of a convolution and its
+element-wise products, the arg-max mask of max pooling, the chain-rule step behind each
+gradient. Nothing is typed in: the numbers come from the ops at run time, and each function
+checks them against a second route (the products' sum against conv2d's first output, the
+transposed convolution against conv2d's backward). The CLI (`cli/explain.py`) only prints.
+
+    forward.py   explain_conv, explain_pool, dense_count, conv_count, model_summary
+    backward.py  explain_backward (the chain rule node by node), explain_conv_backward
+
+Read next: `examples/03_conv_by_hand.py`, which does the conv example with plain loops.
+"""
+
+from tinygrad_cnn.explain.backward import (
+    BackwardExplanation,
+    ConvBackwardExplanation,
+    Node,
+    Step,
+    explain_backward,
+    explain_conv_backward,
+)
+from tinygrad_cnn.explain.forward import (
+    COURSE_IMAGE,
+    COURSE_KERNEL,
+    MODELS,
+    POOL_MAP,
+    ConvExplanation,
+    LayerCount,
+    PoolExplanation,
+    conv_count,
+    dense_count,
+    explain_conv,
+    explain_pool,
+    model_summary,
+)
+
+__all__ = [
+    "COURSE_IMAGE", "COURSE_KERNEL", "POOL_MAP", "MODELS",
+    "ConvExplanation", "PoolExplanation", "LayerCount", "Step", "Node",
+    "BackwardExplanation", "ConvBackwardExplanation",
+    "explain_conv", "explain_pool", "dense_count", "conv_count", "model_summary",
+    "explain_backward", "explain_conv_backward",
+]  # fmt: skip

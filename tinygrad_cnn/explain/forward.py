@@ -1,0 +1,312 @@
+"""Forward worked examples: a convolution window by hand, max pooling and its arg-max mask,
+and the course's parameter-count formulas.
+
+Read next: `backward.py`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tinygrad_cnn import ops
+from tinygrad_cnn.ops.conv import resolve_padding
+from tinygrad_cnn.tensor import Tensor
+
+# the course's worked example: a 5x5 image and a 3x3 kernel; the top-left output is 10
+COURSE_IMAGE = [[5, 2, 1, 3, 5], [4, 3, 2, 3, 4], [0, 2, 1, 2, 2], [3, 3, 2, 3, 2], [2, 1, 3, 2, 2]]
+COURSE_KERNEL = [[1, 0, 1], [0, 1, 0], [1, 0, 1]]
+# a small feature map with distinct values, for max pooling
+POOL_MAP = [[1, 3, 2, 1], [4, 6, 5, 0], [3, 1, 1, 2], [0, 2, 7, 4]]
+
+
+def _matrix(values: Any, what: str, caller: str) -> np.ndarray:
+    """A nested list (or array) of numbers as a 2-D float64 array."""
+    try:
+        array = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{caller}: {what} must be a rectangular list of lists of numbers, got {values!r}"
+        ) from None
+    if array.ndim != 2 or array.size == 0:
+        raise ValueError(
+            f"{caller}: {what} must be a non-empty 2-D list of lists, got shape {array.shape}"
+        )
+    return array
+
+
+# ----------------------------------------------------------------------------------------
+# Convolution: one window by hand, then the whole map by conv2d
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class ConvExplanation:
+    """One convolution of a single-channel image, with every intermediate value.
+
+    Attributes:
+        image, kernel: the inputs (H, W) and (KH, KW).
+        stride: (sh, sw). padding: as given ('valid', 'same' or an int).
+        pads: ((top, bottom), (left, right)) that padding resolves to.
+        padded: the image with its padding, from ops.pad.
+        window: the top-left KH x KW window of `padded`.
+        products: window * kernel, element by element (the Hadamard product), from ops.mul.
+        first: the sum of the products, from ops.sum; equals output[0, 0].
+        output: the full output map, from ops.conv2d.
+        size_rules: per axis, (formula with the numbers filled in, its value); the value
+            equals output.shape on that axis.
+    """
+
+    image: np.ndarray
+    kernel: np.ndarray
+    stride: tuple[int, int]
+    padding: Any
+    pads: tuple[tuple[int, int], tuple[int, int]]
+    padded: np.ndarray
+    window: np.ndarray
+    products: np.ndarray
+    first: float
+    output: np.ndarray
+    size_rules: list[tuple[str, int]] = field(default_factory=list)
+
+
+def _size_rule(n: int, k: int, s: int, padding: Any, lo: int, hi: int) -> tuple[str, int]:
+    """The output-size formula for one axis, written out with its numbers."""
+    if padding == "same":
+        return f"ceil(in / s) = ceil({n} / {s})", math.ceil(n / s)
+    if padding == "valid" or lo + hi == 0:
+        return f"floor((in - k) / s) + 1 = floor(({n} - {k}) / {s}) + 1", (n - k) // s + 1
+    return (
+        f"floor((in + {lo} + {hi} - k) / s) + 1 = floor(({n} + {lo + hi} - {k}) / {s}) + 1",
+        (n + lo + hi - k) // s + 1,
+    )
+
+
+def explain_conv(
+    image: Any = COURSE_IMAGE,
+    kernel: Any = COURSE_KERNEL,
+    stride: int = 1,
+    padding: int | str = "valid",
+) -> ConvExplanation:
+    """Convolve one image with one kernel, keeping the first window's arithmetic.
+
+    Args:
+        image: (H, W) nested list or array; kernel: (KH, KW).
+        stride: a positive int. padding: 'valid', 'same' (Keras: out = ceil(in / s)) or an int.
+    Shapes:
+        output: (OH, OW), OH = floor((H + top + bottom - KH) / s) + 1, same for W.
+    Raises:
+        ValueError: image or kernel not a 2-D list of numbers, or anything conv2d rejects.
+    Example:
+        >>> e = explain_conv()
+        >>> e.first, e.output.shape
+        (10.0, (3, 3))
+        >>> explain_conv(padding="same", stride=2).pads
+        ((1, 1), (1, 1))
+    """
+    image = _matrix(image, "image", "explain conv")
+    kernel = _matrix(kernel, "kernel", "explain conv")
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        raise ValueError(f"explain conv: stride must be a positive int, got {stride!r}")
+    x = Tensor(image.reshape(1, 1, *image.shape))  # (N=1, C=1, H, W)
+    w = Tensor(kernel.reshape(1, 1, *kernel.shape))  # (O=1, C=1, KH, KW)
+    output = ops.conv2d(x, w, stride=stride, padding=padding)  # checks every argument
+    pads = resolve_padding(
+        padding, image.shape, kernel.shape, (stride, stride), (1, 1), "explain conv"
+    )
+    xp = ops.pad(x, ((0, 0), (0, 0), *pads))  # (1, 1, H + top + bottom, W + left + right)
+    KH, KW = kernel.shape
+    window = ops.getitem(xp, (0, 0, slice(0, KH), slice(0, KW)))  # (KH, KW)
+    products = ops.mul(window, ops.getitem(w, (0, 0)))  # the Hadamard product
+    first = ops.sum(products)
+    assert first.item() == output.data[0, 0, 0, 0], (first.item(), output.data[0, 0, 0, 0])
+    rules = [
+        _size_rule(n, k, stride, padding, lo, hi)
+        for n, k, (lo, hi) in zip(image.shape, kernel.shape, pads)
+    ]
+    assert tuple(value for _, value in rules) == output.shape[2:], (rules, output.shape)
+    return ConvExplanation(
+        image,
+        kernel,
+        (stride, stride),
+        padding,
+        pads,
+        xp.data[0, 0],
+        window.data,
+        products.data,
+        first.item(),
+        output.data[0, 0],
+        rules,
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# Max pooling: forward picks the max, backward sends the gradient only there
+# ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class PoolExplanation:
+    """Max pooling of one map and its backward pass.
+
+    Attributes:
+        image: the input map (H, W). kernel_size, stride: the window and its step.
+        output: maxpool2d's output (OH, OW).
+        upstream: the gradient dL/d(output) sent into backward.
+        grad: dL/d(image) from backward: each upstream value lands on its window's arg-max.
+        mask: 1 where some window's max sits, 0 elsewhere.
+        average_grad: the same backward through avgpool2d, for contrast (spread evenly).
+    """
+
+    image: np.ndarray
+    kernel_size: int
+    stride: int
+    output: np.ndarray
+    upstream: np.ndarray
+    grad: np.ndarray
+    mask: np.ndarray
+    average_grad: np.ndarray
+
+
+def explain_pool(
+    image: Any = POOL_MAP, kernel_size: int = 2, stride: int | None = None
+) -> PoolExplanation:
+    """Max-pool one map, then backpropagate a distinct upstream gradient (0.1, 0.2, ...).
+
+    Args:
+        image: (H, W) nested list or array. kernel_size: the window side.
+        stride: the window's step; None means kernel_size (non-overlapping windows).
+    Raises:
+        ValueError: image not a 2-D list of numbers, or anything maxpool2d rejects.
+    Example:
+        >>> e = explain_pool()
+        >>> e.output
+        array([[6., 5.],
+               [3., 7.]])
+        >>> e.mask.astype(int)
+        array([[0, 0, 0, 0],
+               [0, 1, 1, 0],
+               [1, 0, 0, 0],
+               [0, 0, 1, 0]])
+    """
+    image = _matrix(image, "image", "explain pool")
+    stride = kernel_size if stride is None else stride
+    x = Tensor(image.reshape(1, 1, *image.shape), requires_grad=True)  # (1, 1, H, W)
+    out = ops.maxpool2d(x, kernel_size, stride=stride)  # (1, 1, OH, OW)
+    upstream = np.arange(1, out.size + 1, dtype=np.float64).reshape(out.shape) / 10
+    out.backward(upstream)
+    z = Tensor(image.reshape(1, 1, *image.shape), requires_grad=True)
+    ops.avgpool2d(z, kernel_size, stride=stride).backward(upstream)
+    return PoolExplanation(
+        image,
+        kernel_size,
+        stride,
+        out.data[0, 0],
+        upstream[0, 0],
+        x.grad[0, 0],
+        (x.grad[0, 0] != 0).astype(np.float64),
+        z.grad[0, 0],
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# Parameter counts: the course's two formulas
+# ----------------------------------------------------------------------------------------
+
+# layers bigger than this are counted by their formula only (72 billion floats do not fit)
+BUILD_LIMIT = 50_000_000
+
+
+@dataclass
+class LayerCount:
+    """The parameters of one layer: the course's formula, the numbers filled in, the count.
+
+    `built` is True when the layer was actually made (nn.Linear / nn.Conv2d), its parameters
+    counted and `filled` taken from `nn.summary`'s formula; a layer too large to make is
+    counted by the formula alone.
+    """
+
+    kind: str
+    formula: str
+    filled: str
+    count: int
+    built: bool
+
+
+def dense_count(m: int, n: int) -> LayerCount:
+    """A dense layer of n neurons over m inputs: n(m + 1) parameters (a bias per neuron).
+
+    Example:
+        >>> dense_count(784, 1000).filled
+        '1000·(784+1) = 785,000'
+        >>> dense_count(72_000_000, 1000).count
+        72000001000
+    """
+    _check_sizes("dense", m=m, n=n)
+    if n * (m + 1) > BUILD_LIMIT:
+        count = n * (m + 1)
+        return LayerCount(
+            f"dense {m:,} -> {n:,}", "n(m+1)", f"{n}·({m}+1) = {count:,}", count, False
+        )
+    from tinygrad_cnn import nn  # nn builds on this module's ops; needed only here
+
+    return _built(f"dense {m:,} -> {n:,}", "n(m+1)", nn.Linear(m, n))
+
+
+def conv_count(m: int, n: int, kx: int, ky: int) -> LayerCount:
+    """A conv layer of m filters kx x ky over n input channels: m(n kx ky + 1) parameters.
+
+    Example:
+        >>> conv_count(1000, 3, 3, 3).filled
+        '1000·(3·3·3+1) = 28,000'
+    """
+    _check_sizes("conv", m=m, n=n, kx=kx, ky=ky)
+    kind = f"conv of {m:,} filters {kx}x{ky} over {n:,} channels"
+    if m * (n * kx * ky + 1) > BUILD_LIMIT:
+        count = m * (n * kx * ky + 1)
+        return LayerCount(kind, "m(n·kx·ky+1)", f"{m}·({n}·{kx}·{ky}+1) = {count:,}", count, False)
+    from tinygrad_cnn import nn
+
+    return _built(kind, "m(n·kx·ky+1)", nn.Conv2d(n, m, (kx, ky)))
+
+
+def _built(kind: str, rule: str, layer: Any) -> LayerCount:
+    from tinygrad_cnn.nn.summary import formula
+
+    return LayerCount(kind, rule, formula(layer), sum(p.size for p in layer.parameters()), True)
+
+
+def _check_sizes(kind: str, **sizes: Any) -> None:
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(
+                f"explain params: {kind} needs positive whole numbers, got {name}={value!r}"
+            )
+
+
+# the models `explain params` knows: name -> (builder, one sample's shape)
+MODELS = {
+    "mnist-cnn": ("the course's MNIST CNN", (1, 28, 28)),
+    "unet": ("U-Net (base 16, depth 4, 'same' padding, batch norm)", (1, 64, 64)),
+}
+
+
+def model_summary(name: str) -> Any:
+    """`nn.summary` of a named model: 'mnist-cnn' or 'unet'.
+
+    Example:
+        >>> model_summary("mnist-cnn").total_params
+        42358
+    """
+    from tinygrad_cnn import models, nn
+
+    if name not in MODELS:
+        raise ValueError(
+            f"explain params: unknown model {name!r}; choose from "
+            f"{', '.join(MODELS)}, 'dense M N' or 'conv M N KX KY'"
+        )
+    model = models.mnist_cnn(seed=0) if name == "mnist-cnn" else models.UNet()
+    return nn.summary(model, MODELS[name][1])
