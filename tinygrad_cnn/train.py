@@ -43,6 +43,7 @@ from rich.progress import (
 )
 
 from tinygrad_cnn import ops
+from tinygrad_cnn.metrics import mean_iou, pixel_accuracy
 from tinygrad_cnn.tensor import Tensor, no_grad
 
 # ----------------------------------------------------------------------------------------
@@ -67,7 +68,11 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 # fit and evaluate look metrics up here by name; segmentation code adds its own
-METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {"accuracy": accuracy}
+METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "accuracy": accuracy,
+    "mean_iou": mean_iou,  # segmentation: IoU averaged over the foreground classes
+    "pixel_accuracy": pixel_accuracy,
+}
 
 
 def register_metric(name: str, function: Callable[[np.ndarray, np.ndarray], float]) -> None:
