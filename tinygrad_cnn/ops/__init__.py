@@ -33,6 +33,8 @@ grad = dL/d(out); `unbroadcast` sums a gradient back to a broadcast input's shap
                                                            dx = col2im(w^T @ grad)
     conv_transpose2d(y, w) col2im(w^T @ y)                 dy = conv2d(grad, w),
                                                            dw = sum_n y @ im2col(grad)^T
+    batch_norm2d(x, w, b)  w (x - mean) / std + b          dx = w/std (grad - mean(grad)
+                           (per channel, over N, H, W)          - xhat mean(grad xhat)) in training
     softmax(x)             e^x / sum e^x                   dx = out * (grad - sum(grad * out))
     log_softmax(x)         x - log sum e^x                 dx = grad - softmax * sum(grad)
     cross_entropy(x, y)    mean -log_softmax(x)[y]         dx = (softmax - onehot(y)) / count
@@ -63,6 +65,7 @@ from tinygrad_cnn.ops.loss import (
 )
 from tinygrad_cnn.ops.matmul import matmul
 from tinygrad_cnn.ops.movement import concat, flatten, getitem, pad, reshape, transpose
+from tinygrad_cnn.ops.norm import batch_norm2d
 from tinygrad_cnn.ops.reduce import max, mean, sum
 from tinygrad_cnn.ops.segmentation import dice_loss, segmentation_loss
 
@@ -70,7 +73,7 @@ __all__ = [
     "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "relu", "sigmoid", "tanh",
     "sum", "mean", "max",
     "reshape", "transpose", "flatten", "getitem", "concat", "pad",
-    "matmul", "conv2d", "conv_transpose2d",
+    "matmul", "conv2d", "conv_transpose2d", "batch_norm2d",
     "softmax", "log_softmax", "cross_entropy", "binary_cross_entropy_with_logits",
     "dice_loss", "segmentation_loss",
 ]  # fmt: skip
