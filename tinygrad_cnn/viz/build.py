@@ -72,7 +72,9 @@ class Names:
         self.parameter: dict[int, str] = {}  # id(parameter) -> dotted name
         self.parameter_chain: dict[int, tuple] = {}  # id(parameter) -> modules, outermost first
         models: dict[int, Any] = {}
+        self.called: set[int] = set()  # modules whose forward ran (containers may never run)
         for tensor in tensors:
+            self.called.update(id(m) for m in tensor._scope)
             if tensor._scope and id(tensor._scope[0]) not in models:
                 models[id(tensor._scope[0])] = tensor._scope[0]
         for model in models.values():
@@ -92,7 +94,9 @@ class Names:
             self.parameter[id(parameter)] = name
             owners = name.split(".")[:-1]  # "features.0.weight" -> features, features.0
             prefixes = (".".join(owners[: i + 1]) for i in range(len(owners)))
-            chain = [model] + [modules[p] for p in prefixes if p in modules]
+            owners = [modules[p] for p in prefixes if p in modules]
+            # drawn in the box of the innermost module that ran: a ModuleList never runs
+            chain = [model] + [m for m in owners if id(m) in self.called]
             self.parameter_chain[id(parameter)] = tuple(chain)
 
     def title(self, module: Any) -> str:
@@ -114,6 +118,7 @@ class Node:
     lines: list[str]  # escaped label lines
     chain: tuple = ()  # modules the node is drawn inside, outermost first
     bad: bool = False  # a NaN/inf gradient: outlined in red
+    call: int | None = None  # which call of its innermost module made it (id of the scope)
 
 
 @dataclass
@@ -130,11 +135,34 @@ class Drawing:
     counter: Any = field(default_factory=lambda: itertools.count(1))
 
     def add(
-        self, prefix: str, kind: str, lines: list[str], chain: tuple = (), bad: bool = False
+        self,
+        prefix: str,
+        kind: str,
+        lines: list[str],
+        chain: tuple = (),
+        bad: bool = False,
+        call: int | None = None,
     ) -> str:
-        node = Node(f"{prefix}{next(self.counter)}", kind, lines, chain, bad)
+        node = Node(f"{prefix}{next(self.counter)}", kind, lines, chain, bad, call)
         self.nodes.append(node)
         return node.id
+
+
+def box_key(node: Node, levels: int) -> tuple:
+    """Keys of the boxes around `node`, outermost first, for its first `levels` modules.
+
+    A box is a module, except that a module with neither parameters nor submodules (ReLU,
+    MaxPool2d) gets one box per call, so a pool reused at every level of a U-Net is drawn
+    where each call happens rather than as one knot.
+    """
+    key = tuple(id(m) for m in node.chain[:levels])
+    if levels and levels == len(node.chain) and node.call is not None:
+        module = node.chain[-1]
+        children = getattr(module, "children", None)
+        has_children = callable(children) and next(iter(children()), None) is not None
+        if not has_children and parameter_count(module) == 0:
+            key = key[:-1] + ((key[-1], node.call),)
+    return key
 
 
 def _shape_line(tensor: Tensor) -> str:
@@ -208,10 +236,11 @@ def forward_view(
     for tensor in order:
         if tensor._ctx is None:
             kind, lines, chain, bad = _leaf(tensor, names, show_shapes, show_grads)
-            node_of[id(tensor)] = drawing.add("leaf", kind, lines, chain, bad)
+            call = id(chain) if chain is tensor._scope else None  # a constant made in a call
+            node_of[id(tensor)] = drawing.add("leaf", kind, lines, chain, bad, call)
             continue
         lines, bad = _op_lines(tensor, "", show_grads, with_data=True)
-        node_of[id(tensor)] = drawing.add("op", "op", lines, tensor._scope, bad)
+        node_of[id(tensor)] = drawing.add("op", "op", lines, tensor._scope, bad, id(tensor._scope))
         for inp in tensor._ctx.inputs:
             drawing.edges.append(Edge(node_of[id(inp)], node_of[id(tensor)], inp))
     for root in roots:
@@ -235,7 +264,8 @@ def backward_view(
     for tensor in reversed(order):  # the loss first
         if tensor._ctx is not None:
             lines, bad = _op_lines(tensor, " backward", show_grads, with_data=False)
-            node_of[id(tensor)] = drawing.add("grad", "grad_fn", lines, tensor._scope, bad)
+            scope = tensor._scope
+            node_of[id(tensor)] = drawing.add("grad", "grad_fn", lines, scope, bad, id(scope))
         elif tensor.requires_grad:
             kind, lines, chain, bad = _leaf(tensor, names, show_shapes, show_grads)
             node_of[id(tensor)] = drawing.add("leaf", kind, lines, chain, bad)
@@ -264,7 +294,7 @@ def collapse(drawing: Drawing, depth: int, names: Names, show_shapes: bool) -> D
         if len(node.chain) <= depth:
             folded.nodes.append(node)
             continue
-        key = tuple(id(m) for m in node.chain[: depth + 1])
+        key = box_key(node, depth + 1)
         if key not in groups:
             module = node.chain[depth]
             lines = [names.title(module)]

@@ -37,6 +37,7 @@ from tinygrad_cnn.viz.build import (
     Drawing,
     Names,
     backward_view,
+    box_key,
     collapse,
     forward_view,
     walk,
@@ -247,12 +248,12 @@ def _to_graphviz(
     module_of: dict[tuple, Any] = {}
     for node in drawing.nodes:
         for level in range(1, len(node.chain) + 1):
-            key = tuple(id(m) for m in node.chain[:level])
+            key = box_key(node, level)
             if key not in children:
                 children[key] = []
                 children[key[:-1]].append(key)
                 module_of[key] = node.chain[level - 1]
-        members.setdefault(tuple(id(m) for m in node.chain), []).append(node)
+        members.setdefault(box_key(node, len(node.chain)), []).append(node)
 
     cluster_ids = itertools.count(1)
 
