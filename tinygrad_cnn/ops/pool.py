@@ -1,0 +1,246 @@
+"""Pooling and upsampling: maxpool2d, avgpool2d, upsample2d.
+
+Pooling reads the same sliding windows as convolution (`conv.im2col` gives them as a strided
+view, without copying), but reduces each window on its own instead of multiplying it by
+filters. The work is done one kernel tap (u, v) at a time: tap (u, v) of every window at once
+is the strided slice xp[:, :, u::s, v::s], so a k x k window costs k*k whole-array operations
+and no Python loop over pixels.
+
+    max pool:  out = max over taps;  the gradient goes to the arg-max tap of each window only
+    avg pool:  out = sum over taps / count;  every tap gets grad / count
+    upsample:  out = each pixel repeated f x f times;  the gradient sums each f x f block
+
+Read next: `loss.py`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinygrad_cnn.ops.conv import im2col
+from tinygrad_cnn.ops.windows import (
+    Padding,
+    Pair,
+    check_4d,
+    output_size,
+    padded,
+    pair,
+    resolve_padding,
+)
+from tinygrad_cnn.tensor import Function, Tensor, as_tensor
+
+
+def _tap_slices(tap: Pair, stride: Pair, out: Pair) -> tuple[slice, slice]:
+    """The cells tap (u, v) of every window reads: rows u, u+s, ..., columns v, v+s, ..."""
+    (u, v), (sh, sw), (OH, OW) = tap, stride, out
+    return slice(u, u + (OH - 1) * sh + 1, sh), slice(v, v + (OW - 1) * sw + 1, sw)
+
+
+def _crop(xp: np.ndarray, padding: Padding) -> np.ndarray:
+    (top, bottom), (left, right) = padding
+    return xp[:, :, top : xp.shape[2] - bottom, left : xp.shape[3] - right]
+
+
+class MaxPool2dFn(Function):
+    """Max over each window; padding is -inf, so it never wins.
+
+    forward:   out[n,c,i,j] = max_{u,v} xp[n, c, i*s+u, j*s+v]
+               arg[n,c,i,j] = the first (u, v) in row-major order that reaches the max
+    backward:  dx[n, c, i*s+u, j*s+v] += grad[n,c,i,j]   for (u, v) = arg[n,c,i,j] only
+               (one element per window; where windows overlap, their gradients add)
+    """
+
+    name = "maxpool2d"
+
+    def forward(self, x: np.ndarray, kernel: Pair, stride: Pair, padding: Padding) -> np.ndarray:
+        self.x_shape, self.kernel, self.stride, self.padding = x.shape, kernel, stride, padding
+        xp = padded(x, padding, -np.inf, "pool_xp")  # (N, C, Hp, Wp)
+        self.xp_shape = xp.shape
+        self.out_size = tuple((n - k) // s + 1 for n, k, s in zip(xp.shape[2:], kernel, stride))
+        windows = im2col(xp, kernel, stride, (1, 1), self.out_size)  # (N, C, KH, KW, OH, OW)
+        out = windows[:, :, 0, 0].copy()  # (N, C, OH, OW)
+        self.arg = np.zeros(out.shape, np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32)
+        for tap in range(1, kernel[0] * kernel[1]):
+            values = windows[:, :, tap // kernel[1], tap % kernel[1]]
+            better = values > out  # strictly: on a tie the earlier tap keeps the max
+            np.copyto(self.arg, tap, where=better)
+            np.copyto(out, values, where=better)
+        return out
+
+    def backward(self, grad: np.ndarray):
+        (KH, KW), (sh, sw) = self.kernel, self.stride
+        no_padding = self.xp_shape == self.x_shape
+        if (KH, KW) == (sh, sw) and no_padding:
+            # windows tile x without overlap: every cell of x is written once, so no zeroing
+            # and no additions (k = s = 2 on even sizes is the reshape (OH, 2, OW, 2))
+            dx = np.empty(self.x_shape, grad.dtype)
+            OH, OW = self.out_size
+            dx[:, :, OH * sh :] = 0  # rows and columns no window reached
+            dx[:, :, :, OW * sw :] = 0
+            for tap in range(KH * KW):
+                rows, cols = _tap_slices((tap // KW, tap % KW), self.stride, self.out_size)
+                np.multiply(grad, self.arg == tap, out=dx[:, :, rows, cols])
+            return dx
+        dxp = np.zeros(self.xp_shape, grad.dtype)
+        for tap in range(KH * KW):
+            rows, cols = _tap_slices((tap // KW, tap % KW), self.stride, self.out_size)
+            dxp[:, :, rows, cols] += grad * (self.arg == tap)
+        return dxp if no_padding else _crop(dxp, self.padding)
+
+
+class AvgPool2dFn(Function):
+    """Mean of each window.
+
+    forward:   out[n,c,i,j] = sum_{u,v} xp[n, c, i*s+u, j*s+v] / count[i,j]
+               (count = KH*KW with int padding, zeros included as in PyTorch; with 'same', the
+               number of real pixels in the window, as in Keras)
+    backward:  dx[n, c, i*s+u, j*s+v] += grad[n,c,i,j] / count[i,j]   for every tap (u, v)
+    """
+
+    name = "avgpool2d"
+
+    def forward(
+        self, x: np.ndarray, kernel: Pair, stride: Pair, padding: Padding, count_padding: bool
+    ) -> np.ndarray:
+        self.x_shape, self.kernel, self.stride, self.padding = x.shape, kernel, stride, padding
+        xp = padded(x, padding, 0.0, "pool_xp")  # (N, C, Hp, Wp)
+        self.xp_shape = xp.shape
+        self.out_size = tuple((n - k) // s + 1 for n, k, s in zip(xp.shape[2:], kernel, stride))
+        self.count = kernel[0] * kernel[1]
+        if not count_padding:  # the same window sums over a picture of the real pixels
+            real = padded(np.ones((1, 1, *x.shape[2:]), x.dtype), padding, 0.0, "pool_count")
+            self.count = self._window_sum(real)[0, 0]  # (OH, OW)
+        return self._window_sum(xp) / self.count
+
+    def _window_sum(self, xp: np.ndarray) -> np.ndarray:
+        windows = im2col(xp, self.kernel, self.stride, (1, 1), self.out_size)
+        total = windows[:, :, 0, 0].copy()  # (N, C, OH, OW)
+        for tap in range(1, self.kernel[0] * self.kernel[1]):
+            total += windows[:, :, tap // self.kernel[1], tap % self.kernel[1]]
+        return total
+
+    def backward(self, grad: np.ndarray):
+        share = grad / self.count  # (N, C, OH, OW): what each tap of a window receives
+        dxp = np.zeros(self.xp_shape, grad.dtype)
+        KH, KW = self.kernel
+        for tap in range(KH * KW):
+            rows, cols = _tap_slices((tap // KW, tap % KW), self.stride, self.out_size)
+            dxp[:, :, rows, cols] += share
+        return _crop(dxp, self.padding)
+
+
+class Upsample2dFn(Function):
+    """Nearest-neighbour upsampling by an integer factor f.
+
+    forward:   out[n, c, i, j] = x[n, c, i // f, j // f]
+    backward:  dx[n, c, i, j] = sum of grad over the f x f block that copied x[n, c, i, j]
+    """
+
+    name = "upsample2d"
+
+    def forward(self, x: np.ndarray, factor: int) -> np.ndarray:
+        N, C, H, W = x.shape
+        self.factor = factor
+        out = np.empty((N, C, H, factor, W, factor), x.dtype)
+        out[...] = x[:, :, :, None, :, None]  # one broadcasting copy
+        return out.reshape(N, C, H * factor, W * factor)
+
+    def backward(self, grad: np.ndarray):
+        N, C, H, W = grad.shape
+        f = self.factor
+        return grad.reshape(N, C, H // f, f, W // f, f).sum(axis=(3, 5))
+
+
+def _pool_args(op: str, x: Tensor, kernel_size, stride, padding):
+    """Check a pooling call and return (kernel, stride, ((top, bottom), (left, right)))."""
+    check_4d(x, op)
+    kernel = pair(kernel_size, "kernel_size", op)
+    stride = kernel if stride is None else pair(stride, "stride", op)
+    pads = resolve_padding(padding, x.shape[2:], kernel, stride, (1, 1), op)
+    if not isinstance(padding, str) and any(2 * p > k for (p, _), k in zip(pads, kernel)):
+        raise ValueError(
+            f"{op}: padding {padding!r} must be at most half of the kernel "
+            f"{kernel}, or some windows would hold only padding"
+        )
+    output_size(x.shape[2:], kernel, stride, pads, (1, 1), op, x.shape)
+    return kernel, stride, pads
+
+
+def maxpool2d(
+    x: Tensor,
+    kernel_size: int | Pair,
+    stride: int | Pair | None = None,
+    padding: int | Pair | str = 0,
+) -> Tensor:
+    """Take the max of each kernel_size window.
+
+    Args:
+        x: input (N, C, H, W).
+        kernel_size: int or (KH, KW). stride: int or pair; defaults to kernel_size.
+        padding: int or pair (at most half the kernel), 'valid', or 'same' (Keras: OH =
+            ceil(H / sh), the odd pixel at the bottom/right). Padded cells never win the max.
+    Shapes:
+        out: (N, C, OH, OW) with OH = (H + top + bottom - KH) // sh + 1, same for W.
+    Raises:
+        ValueError: x not 4-D, a non-positive kernel or stride, negative or too much padding,
+            an unknown padding string, a window larger than the padded input.
+        TypeError: kernel_size, stride or padding of the wrong type.
+    Example:
+        >>> maxpool2d(Tensor(np.arange(16.0).reshape(1, 1, 4, 4)), 2).data[0, 0]
+        array([[ 5.,  7.],
+               [13., 15.]])
+    """
+    x = as_tensor(x)
+    kernel, stride, pads = _pool_args("maxpool2d", x, kernel_size, stride, padding)
+    return MaxPool2dFn.apply(x, kernel=kernel, stride=stride, padding=pads)
+
+
+def avgpool2d(
+    x: Tensor,
+    kernel_size: int | Pair,
+    stride: int | Pair | None = None,
+    padding: int | Pair | str = 0,
+) -> Tensor:
+    """Take the mean of each kernel_size window.
+
+    Args:
+        x: input (N, C, H, W).
+        kernel_size: int or (KH, KW). stride: int or pair; defaults to kernel_size.
+        padding: int or pair of zeros (at most half the kernel) that count in the mean, as
+            PyTorch's count_include_pad=True; 'valid'; or 'same' (Keras: OH = ceil(H / sh),
+            and each mean is over the real pixels of its window only).
+    Shapes:
+        out: (N, C, OH, OW) with OH = (H + top + bottom - KH) // sh + 1, same for W.
+    Raises:
+        ValueError, TypeError: as maxpool2d.
+    Example:
+        >>> avgpool2d(Tensor(np.arange(9.0).reshape(1, 1, 3, 3)), 2, padding="same").data[0, 0]
+        array([[2. , 3.5],
+               [6.5, 8. ]])
+    """
+    x = as_tensor(x)
+    kernel, stride, pads = _pool_args("avgpool2d", x, kernel_size, stride, padding)
+    return AvgPool2dFn.apply(
+        x, kernel=kernel, stride=stride, padding=pads, count_padding=padding != "same"
+    )
+
+
+def upsample2d(x: Tensor, scale_factor: int = 2) -> Tensor:
+    """Nearest-neighbour upsampling: repeat each pixel scale_factor times down and across.
+
+    Shapes:
+        x (N, C, H, W) -> out (N, C, H * scale_factor, W * scale_factor).
+    Raises:
+        ValueError: x not 4-D, or scale_factor < 1.  TypeError: scale_factor not an int.
+    Example:
+        >>> upsample2d(Tensor(np.array([[[[1.0, 2.0]]]]))).data[0, 0]
+        array([[1., 1., 2., 2.],
+               [1., 1., 2., 2.]])
+    """
+    x = as_tensor(x)
+    check_4d(x, "upsample2d")
+    if isinstance(scale_factor, bool) or not isinstance(scale_factor, (int, np.integer)):
+        raise TypeError(f"upsample2d: scale_factor must be an int, got {scale_factor!r}")
+    if scale_factor < 1:
+        raise ValueError(f"upsample2d: scale_factor must be at least 1, got {scale_factor}")
+    return Upsample2dFn.apply(x, factor=int(scale_factor))
