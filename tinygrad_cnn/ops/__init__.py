@@ -33,6 +33,9 @@ grad = dL/d(out); `unbroadcast` sums a gradient back to a broadcast input's shap
                                                            dx = col2im(w^T @ grad)
     conv_transpose2d(y, w) col2im(w^T @ y)                 dy = conv2d(grad, w),
                                                            dw = sum_n y @ im2col(grad)^T
+    maxpool2d(x, k, s)     max of each window              dx = grad at each window's arg-max
+    avgpool2d(x, k, s)     mean of each window             dx = grad / count, to every tap
+    upsample2d(x, f)       each pixel repeated f x f       dx = sum of grad over each block
     batch_norm2d(x, w, b)  w (x - mean) / std + b          dx = w/std (grad - mean(grad)
                            (per channel, over N, H, W)          - xhat mean(grad xhat)) in training
     softmax(x)             e^x / sum e^x                   dx = out * (grad - sum(grad * out))
@@ -66,6 +69,7 @@ from tinygrad_cnn.ops.loss import (
 from tinygrad_cnn.ops.matmul import matmul
 from tinygrad_cnn.ops.movement import concat, flatten, getitem, pad, reshape, transpose
 from tinygrad_cnn.ops.norm import batch_norm2d
+from tinygrad_cnn.ops.pool import avgpool2d, maxpool2d, upsample2d
 from tinygrad_cnn.ops.reduce import max, mean, sum
 from tinygrad_cnn.ops.segmentation import dice_loss, segmentation_loss
 
@@ -73,7 +77,8 @@ __all__ = [
     "add", "sub", "mul", "div", "pow", "neg", "exp", "log", "relu", "sigmoid", "tanh",
     "sum", "mean", "max",
     "reshape", "transpose", "flatten", "getitem", "concat", "pad",
-    "matmul", "conv2d", "conv_transpose2d", "batch_norm2d",
+    "matmul", "conv2d", "conv_transpose2d",
+    "maxpool2d", "avgpool2d", "upsample2d", "batch_norm2d",
     "softmax", "log_softmax", "cross_entropy", "binary_cross_entropy_with_logits",
     "dice_loss", "segmentation_loss",
 ]  # fmt: skip
