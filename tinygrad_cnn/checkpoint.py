@@ -36,6 +36,7 @@ from safetensors.numpy import load as _safetensors_load
 from safetensors.numpy import save as _safetensors_save
 
 from tinygrad_cnn.models.cnn import lenet, mnist_cnn
+from tinygrad_cnn.models.unet import UNet
 
 FORMAT = "tinygrad_cnn"
 FORMAT_VERSION = 1
@@ -44,6 +45,7 @@ FORMAT_VERSION = 1
 MODELS: dict[str, Callable[..., Any]] = {
     "mnist-cnn": mnist_cnn,
     "lenet": lenet,
+    "unet": UNet,
 }
 
 

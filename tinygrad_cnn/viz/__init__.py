@@ -13,5 +13,14 @@ from tinygrad_cnn.viz.graph import (
     save_graph,
     to_dot,
 )
+from tinygrad_cnn.viz.plots import (
+    plot_confusion_matrix,
+    plot_feature_maps,
+    plot_filters,
+    plot_history,
+    plot_misclassified,
+)
 
 __all__ = ["draw_graph", "to_dot", "save_graph", "Graph", "GraphvizMissingError"]
+__all__ += ["plot_history", "plot_confusion_matrix", "plot_misclassified", "plot_filters",
+            "plot_feature_maps"]  # fmt: skip

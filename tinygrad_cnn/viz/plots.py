@@ -275,22 +275,20 @@ def plot_feature_maps(
         maps = np.maximum(conv(Tensor(batch)).data[0], 0)  # (O, OH, OW), what ReLU passes on
     conv.train(was_training)
     rows, columns = _grid_shape(len(maps))
-    figure = Figure(figsize=(1.5 * (columns + 2), 1.6 * rows + 0.6), layout="constrained")
-    grid = figure.add_gridspec(rows, columns + 2)
-    input_axes = figure.add_subplot(grid[:, :2])
-    input_axes.imshow(_image_2d(batch[0]), cmap="gray_r")
-    input_axes.set_title("input", fontsize=9)
-    input_axes.axis("off")
-    for index in range(rows * columns):
-        axes = figure.add_subplot(grid[index // columns, 2 + index % columns])
+    figure = Figure(figsize=(1.5 * (columns + 1) + 0.2, 1.6 * rows + 0.5), layout="constrained")
+    grid = figure.subplots(rows, columns + 1, squeeze=False)  # column 0: the input
+    for axes in grid.ravel():
         axes.axis("off")
-        if index < len(maps):
-            axes.imshow(maps[index], cmap="magma")
-            axes.set_title(f"map {index}", fontsize=8)
+    grid[0, 0].imshow(_image_2d(batch[0]), cmap="gray_r")
+    grid[0, 0].set_title("input", fontsize=9, fontweight="bold")
+    for index, feature_map in enumerate(maps):
+        axes = grid[index // columns, 1 + index % columns]
+        axes.imshow(feature_map, cmap="magma")
+        axes.set_title(f"filter {index}", fontsize=8)
     figure.suptitle(
         title
-        or f"feature maps of the first conv layer ({maps.shape[1]}x"
-        f"{maps.shape[2]} each, after ReLU)",
+        or f"what the first conv layer sees: {len(maps)} feature maps of "
+        f"{maps.shape[1]}x{maps.shape[2]}, after ReLU",
         fontsize=10,
     )
     return _save(figure, path)
