@@ -16,6 +16,8 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from tinygrad_cnn.tensor import Tensor
 from tinygrad_cnn.viz.labels import (
     TINY,
@@ -281,7 +283,9 @@ def backward_view(
     return drawing
 
 
-def collapse(drawing: Drawing, depth: int, names: Names, show_shapes: bool) -> Drawing:
+def collapse(
+    drawing: Drawing, depth: int, names: Names, show_shapes: bool, show_grads: bool
+) -> Drawing:
     """Fold every module at nesting level `depth` (the model is level 0) into one node.
 
     Edges inside a folded module disappear; edges crossing its border attach to its node,
@@ -317,10 +321,16 @@ def collapse(drawing: Drawing, depth: int, names: Names, show_shapes: bool) -> D
         if show_shapes:
             ins = _unique_shapes(e.tensor for e in folded.edges if e.dst == group.id)
             outs = _unique_shapes(e.tensor for e in folded.edges if e.src == group.id)
-            group.lines.append(small(f"{ins} -> {outs}"))
+            group.lines.append(small(" -> ".join(s for s in (ins, outs) if s) or "()"))
         count = parameter_count(module)
         if count:
             group.lines.append(small(count_text(count)))
+        grads = [p.grad for p in getattr(module, "parameters", list)() if p.grad is not None]
+        if show_grads and grads:  # the norm over all of the module's parameter gradients
+            flat = np.concatenate([g.astype(np.float64).reshape(-1) for g in grads])
+            more, bad = grad_lines(flat)
+            group.lines += [line.replace(f"grad ({flat.size},)", "grad") for line in more]
+            group.bad |= bad
     return folded
 
 
@@ -330,4 +340,4 @@ def _unique_shapes(tensors: Any) -> str:
         if id(tensor) not in seen:
             seen.add(id(tensor))
             shapes.append(shape_text(tensor.shape))
-    return ", ".join(shapes) if shapes else "none"
+    return ", ".join(shapes)

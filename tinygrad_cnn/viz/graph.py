@@ -153,7 +153,7 @@ def draw_graph(
     view = backward_view if backward else forward_view
     drawing = view(roots, order, names, show_shapes, show_grads)
     if depth is not None:
-        drawing = collapse(drawing, depth, names, show_shapes)
+        drawing = collapse(drawing, depth, names, show_shapes, show_grads)
     if len(drawing.nodes) > max_nodes:
         if depth is None:
             hint = ", or depth=1 (or 2) to draw each module below that level as one node"
