@@ -1,0 +1,249 @@
+"""`tinygrad-cnn explain` and `gradcheck`: the course's numbers, computed by the ops."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinygrad_cnn import explain
+from tinygrad_cnn.cli import main
+from tinygrad_cnn.cli.explain import TOPICS, build_page, params_page
+from tinygrad_cnn.cli.gradcheck_cmd import run_checks
+from tinygrad_cnn.cli.render import render_plain, render_rich
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def correlate(image: np.ndarray, kernel: np.ndarray, stride: int) -> np.ndarray:
+    """A direct sliding-window reference, independent of conv2d."""
+    KH, KW = kernel.shape
+    OH, OW = (image.shape[0] - KH) // stride + 1, (image.shape[1] - KW) // stride + 1
+    return np.array([[np.sum(image[i * stride : i * stride + KH, j * stride : j * stride + KW]
+                             * kernel) for j in range(OW)] for i in range(OH)])  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------
+# explain conv
+# ----------------------------------------------------------------------------------------
+
+
+def test_explain_conv_shows_the_course_example(capsys):
+    code, out, _ = run_cli(capsys, "explain", "conv")
+    assert code == 0
+    assert "5 + 1 + 3 + 0 + 1 = 10" in out
+    expected = correlate(np.array(explain.COURSE_IMAGE, float), np.array(explain.COURSE_KERNEL), 1)
+    assert expected[0, 0] == 10
+    assert re.search(r"^\s*10\*\s+11\s+12$", out, re.MULTILINE)  # the output map's first row
+    assert "padding 'same'" in out and "ceil(in / s) = ceil(5 / 1) = 5" in out
+    assert "stride 2" in out and "floor((5 - 3) / 2) + 1 = 2" in out
+    assert "1 row(s) on top, 1 at the bottom" in out
+
+
+def test_explain_conv_values_come_from_conv2d():
+    e = explain.explain_conv()
+    image, kernel = np.array(explain.COURSE_IMAGE, float), np.array(explain.COURSE_KERNEL, float)
+    np.testing.assert_array_equal(e.output, correlate(image, kernel, 1))
+    np.testing.assert_array_equal(e.products, image[:3, :3] * kernel)
+    assert e.first == 10.0
+    same = explain.explain_conv(padding="same")
+    np.testing.assert_array_equal(same.output, correlate(np.pad(image, 1), kernel, 1))
+    strided = explain.explain_conv(stride=2)
+    np.testing.assert_array_equal(strided.output, correlate(image, kernel, 2))
+
+
+@pytest.mark.parametrize("stride, padding", [(2, "same"), (2, "valid"), (1, "same"), (3, 1)])
+def test_explain_conv_options(capsys, stride, padding):
+    image = np.arange(1.0, 31.0).reshape(5, 6) % 7
+    kernel = np.array([[1.0, -1.0], [2.0, 0.5]])
+    args = ["explain", "conv", "--image", str(image.tolist()), "--kernel", str(kernel.tolist()),
+            "--stride", str(stride), "--padding", str(padding)]  # fmt: skip
+    code, out, _ = run_cli(capsys, *args)
+    assert code == 0
+    e = explain.explain_conv(image, kernel, stride=stride, padding=padding)
+    (top, bottom), (left, right) = e.pads
+    padded = np.pad(image, ((top, bottom), (left, right)))
+    np.testing.assert_array_equal(e.output, correlate(padded, kernel, stride))
+    if padding == "same":  # Keras: ceil(in / s), the odd padding pixel at the bottom/right
+        assert e.output.shape == (-(-5 // stride), -(-6 // stride))
+        assert bottom >= top and right >= left
+    assert f"output {e.output.shape[0]}x{e.output.shape[1]}" in out
+    assert f"= {e.first:g}" in out
+
+
+def test_explain_conv_bad_options_exit_2(capsys):
+    code, _, err = run_cli(capsys, "explain", "conv", "--image", "[[1, 2]")
+    assert code == 2 and "--image must be JSON" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(capsys, "explain", "conv", "--kernel", "[[1, 2, 3, 4, 5, 6]]")
+    assert code == 2 and "conv2d" in err
+    with pytest.raises(SystemExit) as exit_info:  # argparse rejects it before running
+        main(["explain", "conv", "--padding", "full"])
+    assert exit_info.value.code == 2
+
+
+# ----------------------------------------------------------------------------------------
+# explain pool, backward, conv-backward
+# ----------------------------------------------------------------------------------------
+
+
+def test_explain_pool_arg_max_mask(capsys):
+    e = explain.explain_pool()
+    image = np.array(explain.POOL_MAP, float)
+    windows = image.reshape(2, 2, 2, 2).transpose(0, 2, 1, 3).reshape(2, 2, 4)
+    np.testing.assert_array_equal(e.output, windows.max(axis=2))
+    assert e.stride == 2  # defaults to the window
+    assert e.mask.sum() == 4 and np.isclose(e.grad.sum(), e.upstream.sum())
+    np.testing.assert_array_equal(np.sort(image[e.mask == 1]), np.sort(e.output.ravel()))
+    np.testing.assert_allclose(e.average_grad, np.kron(e.upstream, np.ones((2, 2))) / 4)
+    code, out, _ = run_cli(capsys, "explain", "pool")
+    assert code == 0 and "arg-max mask" in out and "stride defaults to the window" in out
+
+
+def test_explain_backward_chain_rule(capsys):
+    nodes = {n.name: n for n in explain.explain_backward().nodes}
+    assert nodes["L"].value == -8 and nodes["a"].grad == 6 and nodes["b"].grad == -4
+    code, out, _ = run_cli(capsys, "explain", "backward")
+    assert code == 0
+    assert "dL/da = dL/de · ∂e/∂a = (-2) · (-3) = 6" in out
+
+
+def test_explain_backward_graph(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "explain", "backward", "--graph", str(tmp_path / "g.dot"))
+    assert code == 0 and (tmp_path / "g.dot").read_text().startswith("digraph")
+
+
+def test_explain_conv_backward(capsys):
+    e = explain.explain_conv_backward()
+    np.testing.assert_array_equal(e.dx, e.dx_transposed)
+    np.testing.assert_array_equal(e.dx, e.dx_full)
+    np.testing.assert_array_equal(e.dw, e.dw_correlation)
+    np.testing.assert_array_equal(e.dw, correlate(e.x, e.upstream, 1))
+    code, out, _ = run_cli(capsys, "explain", "conv-backward")
+    assert code == 0 and "gradcheck on conv2d: passed" in out
+
+
+# ----------------------------------------------------------------------------------------
+# explain params
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("words, number", [
+    (["dense", "784", "1000"], "785,000"),
+    (["dense", "72000000", "1000"], "72,000,001,000"),
+    (["conv", "1000", "3", "3", "3"], "28,000"),
+    (["mnist-cnn"], "42,358"),
+])  # fmt: skip
+def test_explain_params(capsys, words, number):
+    code, out, _ = run_cli(capsys, "explain", "params", *words)
+    assert code == 0 and number in out
+
+
+def test_explain_params_counts_built_layers():
+    assert explain.dense_count(784, 1000).built and explain.dense_count(784, 1000).count == 785000
+    huge = explain.dense_count(72_000_000, 1000)
+    assert not huge.built and huge.count == 1000 * (72_000_000 + 1)
+    assert explain.conv_count(1000, 3, 3, 3).count == 1000 * (3 * 3 * 3 + 1)
+    text = render_plain(params_page([]))
+    assert all(n in text for n in ("785,000", "72,000,001,000", "28,000"))
+
+
+def test_explain_params_unet_matches_the_model(capsys):
+    from tinygrad_cnn.models import UNet
+
+    code, out, _ = run_cli(capsys, "explain", "params", "unet")
+    total = sum(p.size for p in UNet().parameters())
+    assert code == 0 and f"Trainable params: {total:,}" in out
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["resnet"],
+        ["dense", "784"],
+        ["conv", "a", "b", "c", "d"],
+        ["dense", "0", "10"],
+        ["mnist-cnn", "3"],
+    ],
+)
+def test_explain_params_bad_model_exit_2(capsys, words):
+    code, _, err = run_cli(capsys, "explain", "params", *words)
+    assert code == 2 and err.startswith("tinygrad-cnn explain: error: explain params")
+
+
+def test_every_topic_renders_with_rich(capsys):
+    for topic in TOPICS:
+        words = ["mnist-cnn"] if topic == "params" else []
+        args = ["explain", topic, *words]
+        from tinygrad_cnn.cli import build_parser
+
+        render_rich(build_page(build_parser().parse_args(args)))
+    out = capsys.readouterr().out
+    assert "42,358" in out and "10" in out
+
+
+def test_explain_runs_as_a_program():
+    result = subprocess.run(
+        [sys.executable, "-m", "tinygrad_cnn", "explain", "conv"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "= 10" in result.stdout and "\x1b[" not in result.stdout  # plain text in a pipe
+
+
+# ----------------------------------------------------------------------------------------
+# gradcheck command
+# ----------------------------------------------------------------------------------------
+
+
+def test_gradcheck_passes_on_every_op(capsys):
+    code, out, _ = run_cli(capsys, "gradcheck")
+    results = run_checks()
+    assert code == 0 and all(r.passed for r in results)
+    assert {"conv2d", "conv_transpose2d", "concat", "pad", "cross_entropy"} <= {
+        r.name for r in results}  # fmt: skip
+    assert all(r.worst < 1e-6 for r in results)
+    assert f"{len(results)} of {len(results)} ops pass" in out
+
+
+def test_gradcheck_fails_on_a_broken_backward(capsys, monkeypatch):
+    from tinygrad_cnn.ops.elementwise import MulFn
+
+    right = MulFn.backward
+    monkeypatch.setattr(MulFn, "backward", lambda self, grad: tuple(
+        None if d is None else 1.5 * d for d in right(self, grad)))  # fmt: skip
+    code, out, _ = run_cli(capsys, "gradcheck", "mul", "add")
+    assert code == 1
+    lines = out.splitlines()
+    assert any(line.startswith("mul") and "FAIL" in line for line in lines)
+    assert any(line.startswith("add") and "pass" in line for line in lines)
+    assert "mul: (3, 4) * (1, 4): GradcheckError" in out and "1 of 2 ops pass" in out
+
+
+def test_gradcheck_reports_a_crashing_backward(capsys, monkeypatch):
+    from tinygrad_cnn.ops.conv import Conv2dFn
+
+    def wrong_shape(self, grad):
+        return np.zeros(1), None
+
+    monkeypatch.setattr(Conv2dFn, "backward", wrong_shape)
+    code, out, _ = run_cli(capsys, "gradcheck", "conv2d")
+    assert code == 1 and "FAIL" in out and "conv2d" in out
+
+
+def test_gradcheck_unknown_op_exit_2(capsys):
+    code, out, err = run_cli(capsys, "gradcheck", "conv2d", "conv3d")
+    assert code == 2 and out == ""
+    assert "unknown op 'conv3d'" in err and "conv2d" in err and len(err.strip().splitlines()) == 1
