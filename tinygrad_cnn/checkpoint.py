@@ -112,7 +112,8 @@ def save(
         "history_summary": json.dumps({**history[-1], "epochs": len(history)} if history else {}),
         "metadata": _to_json("save", metadata or {}),
     }
-    state = {key: np.ascontiguousarray(value) for key, value in model.state_dict().items()}
+    # NOTE: np.ascontiguousarray would turn a 0-d buffer (num_batches_tracked) into shape (1,)
+    state = {key: np.array(value, order="C") for key, value in model.state_dict().items()}
     payload = _safetensors_save(state, metadata=header)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
