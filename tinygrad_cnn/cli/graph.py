@@ -100,7 +100,8 @@ def model_loss(name: str, batch: int, size: int | None) -> Tensor:
         model = UNet()
         images = Tensor(rng.standard_normal((batch, 1, size, size)).astype(np.float32))
         images.name = "images"
-        masks = (rng.random((batch, 1, size, size)) > 0.5).astype(np.float32)
+        masks = Tensor((rng.random((batch, 1, size, size)) > 0.5).astype(np.float32))
+        masks.name = "masks"
         loss = ops.binary_cross_entropy_with_logits(model(images), masks)
     loss.name = "loss"
     return loss

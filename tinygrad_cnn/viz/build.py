@@ -178,9 +178,13 @@ def _leaf(tensor: Tensor, names: Names, show_shapes: bool, show_grads: bool):
     if tensor.requires_grad:
         kind = "parameter" if name else "grad_tensor"
     else:
-        kind = "constant" if tensor.size == 1 and name is None else "input"
-    if kind == "constant":
+        # a number in the expression, or an array a layer made (a dropout mask): a constant
+        made_inside = tensor.size == 1 or bool(tensor._scope)
+        kind = "constant" if made_inside and name is None else "input"
+    if kind == "constant" and tensor.size == 1:
         lines = [bold(values_text(tensor.data))]
+    elif kind == "constant":
+        lines = [bold("constant")] + ([_shape_line(tensor)] if show_shapes else [])
     else:
         lines = [bold(name or ("tensor" if kind == "grad_tensor" else "input"))]
         if show_shapes:
