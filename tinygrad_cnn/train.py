@@ -119,7 +119,8 @@ class History(list):
         """The last epoch's figures plus the epoch count and total time (for checkpoints)."""
         if not self:
             return {"epochs": 0}
-        return {**self[-1], "epochs": len(self), "total_time": sum(self.column("time"))}
+        total_time = sum(epoch.get("time", 0.0) for epoch in self)
+        return {**self[-1], "epochs": len(self), "total_time": total_time}
 
     def to_json(self, path: str | Path) -> Path:
         """Write the list of epoch dicts as JSON; returns the path."""
