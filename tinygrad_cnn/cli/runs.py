@@ -31,7 +31,7 @@ from rich.console import Console
 from tinygrad_cnn import checkpoint, data, nn, ops, optim
 from tinygrad_cnn.console import print_summary
 from tinygrad_cnn.train import History, fit, format_logs, predict, score
-from tinygrad_cnn.viz import plots
+from tinygrad_cnn.viz import plots, seg_plots
 
 # ----------------------------------------------------------------------------------------
 # Registries
@@ -57,6 +57,21 @@ DATASETS: dict[str, DatasetInfo] = {
     "mnist": DatasetInfo(data.MNIST_CLASSES, (1, 28, 28)),
     "fashion-mnist": DatasetInfo(data.FASHION_CLASSES, (1, 28, 28)),
     "shapes": DatasetInfo(data.SHAPE_CLASSES, (1, 28, 28)),
+    # segmentation: labels are (N, H, W) masks, class 0 the background
+    "shapes-seg": DatasetInfo(
+        ("background", "shape"),
+        (1, 64, 64),
+        task="segmentation",
+        loss=ops.segmentation_loss,
+        metrics=("mean_iou", "pixel_accuracy"),
+    ),
+    "mnist-seg": DatasetInfo(
+        ("background", *data.MNIST_CLASSES),
+        (1, 64, 64),
+        task="segmentation",
+        loss=ops.segmentation_loss,
+        metrics=("mean_iou", "pixel_accuracy"),
+    ),
 }
 
 
@@ -70,6 +85,11 @@ def classifier_kwargs(info: DatasetInfo) -> dict[str, Any]:
 MODEL_KWARGS: dict[str, Callable[[DatasetInfo], dict[str, Any]]] = {
     "mnist-cnn": classifier_kwargs,
     "lenet": classifier_kwargs,
+    # one output channel (a sigmoid logit) for background/foreground, else one per class
+    "unet": lambda info: {
+        "in_channels": info.image_shape[0],
+        "num_classes": 1 if info.num_classes == 2 else info.num_classes,
+    },
 }
 
 
@@ -112,6 +132,7 @@ def classification_report(run: RunResult, folder: Path) -> dict[str, Path]:
 # task -> function(run, folder) -> {what: path}, writing that task's plots
 REPORTS: dict[str, Callable[[RunResult, Path], dict[str, Path]]] = {
     "classification": classification_report,
+    "segmentation": seg_plots.segmentation_report,
 }
 
 
