@@ -1,0 +1,206 @@
+"""Timing machinery shared by every benchmark: ours and PyTorch, side by side, interleaved.
+
+On a small shared machine absolute times drift (other processes, thermal or host throttling),
+so a benchmark here reports RATIOS to PyTorch measured in one process:
+
+* threads are pinned (OMP/OPENBLAS/MKL env before numpy loads, and torch.set_num_threads);
+* each case is warmed up, then checked (outputs and gradients agree with PyTorch's);
+* rounds alternate the order (ours, torch), (torch, ours), ... and each of our times is paired
+  with the torch time of the same round; the reported ratio is the median of those pairs;
+* a 1024^3 float32 matmul before and after each case probes the machine's health (healthy is
+  about 170-210 GFLOP/s on 2 cores; well below that, the numbers of that case are suspect).
+
+Usage (see ops.py):
+
+    case = Case("conv fwd+bwd", ours=step_ours, torch=step_torch, check=compare, target=2.75)
+    results = run_cases([case], rounds=15)
+    print_table(results); write_json("out.json", results)
+"""
+
+from __future__ import annotations
+
+import os
+
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = str(THREADS)  # read by the BLAS libraries when they load: before numpy
+
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+try:
+    import torch
+except ImportError:  # the benchmarks still time our side alone
+    torch = None
+
+if torch is not None:
+    torch.set_num_threads(THREADS)
+
+
+@dataclass
+class Case:
+    """One thing to time: `ours()` and `torch()` each run it once (e.g. a forward + backward).
+
+    check: run once before timing; raises (e.g. AssertionError) when the two disagree.
+    target: the ratio ours/torch the case should stay under (None: no target).
+    """
+
+    name: str
+    ours: Callable[[], Any]
+    torch: Callable[[], Any] | None = None
+    check: Callable[[], None] | None = None
+    target: float | None = None
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    name: str
+    ours_ms: float
+    torch_ms: float | None
+    ratio: float | None
+    target: float | None
+    rounds: int
+    first_call_ms: float
+    probe_before: float
+    probe_after: float
+    info: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool | None:
+        if self.ratio is None or self.target is None:
+            return None
+        return self.ratio <= self.target
+
+
+def settings() -> dict:
+    """What the numbers depend on: threads, versions, CPU."""
+    return {
+        "threads": {
+            v: os.environ.get(v)
+            for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+        }
+        | {"torch.get_num_threads": torch.get_num_threads() if torch else None},
+        "numpy": np.__version__,
+        "torch": torch.__version__ if torch else None,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+    }
+
+
+def matmul_probe(repeats: int = 5) -> float:
+    """GFLOP/s of a 1024^3 float32 matmul (median of `repeats`): the machine's health."""
+    a = np.random.default_rng(0).standard_normal((1024, 1024)).astype(np.float32)
+    a @ a  # warm up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ a
+        times.append(time.perf_counter() - start)
+    return 2 * 1024**3 / statistics.median(times) / 1e9
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def run_case(case: Case, rounds: int = 15, warmup: int = 3) -> Result:
+    """Warm up, check, then time `rounds` interleaved rounds of ours and torch."""
+    has_torch = case.torch is not None and torch is not None
+    probe_before = matmul_probe()
+    first_call = _timed(case.ours)
+    for _ in range(warmup):
+        case.ours()
+        if has_torch:
+            case.torch()
+    if case.check is not None and has_torch:
+        case.check()
+    ours, theirs = [], []
+    for r in range(rounds):
+        if not has_torch:
+            ours.append(_timed(case.ours))
+        elif r % 2 == 0:  # rotate the order so neither side always runs on a "warm" machine
+            ours.append(_timed(case.ours))
+            theirs.append(_timed(case.torch))
+        else:
+            theirs.append(_timed(case.torch))
+            ours.append(_timed(case.ours))
+    probe_after = matmul_probe()
+    ratio = statistics.median(o / t for o, t in zip(ours, theirs)) if has_torch else None
+    return Result(
+        case.name,
+        statistics.median(ours) * 1e3,
+        statistics.median(theirs) * 1e3 if has_torch else None,
+        ratio,
+        case.target,
+        rounds,
+        first_call * 1e3,
+        probe_before,
+        probe_after,
+        dict(case.info),
+    )
+
+
+def run_cases(
+    cases: list[Case], rounds: int = 15, warmup: int = 3, verbose: bool = True
+) -> list[Result]:
+    results = []
+    for case in cases:
+        result = run_case(case, rounds=rounds, warmup=warmup)
+        if verbose:
+            print(_row(result), flush=True)
+        results.append(result)
+    return results
+
+
+HEADER = (
+    f"{'case':<44} {'ours ms':>9} {'torch ms':>9} {'ratio':>6} {'target':>6}  {'probe GFLOP/s':>14}"
+)
+
+
+def _row(r: Result) -> str:
+    torch_ms = f"{r.torch_ms:9.2f}" if r.torch_ms is not None else f"{'-':>9}"
+    ratio = f"{r.ratio:6.2f}" if r.ratio is not None else f"{'-':>6}"
+    target = f"{r.target:6.2f}" if r.target is not None else f"{'':>6}"
+    mark = {True: " ok", False: " OVER", None: ""}[r.passed]
+    probe = f"{r.probe_before:5.0f} -> {r.probe_after:4.0f}"
+    warn = "  (throttled?)" if min(r.probe_before, r.probe_after) < 150 else ""
+    return f"{r.name:<44} {r.ours_ms:9.2f} {torch_ms} {ratio} {target}  {probe:>14}{mark}{warn}"
+
+
+def print_header() -> None:
+    s = settings()
+    print(
+        f"threads {s['threads']}  numpy {s['numpy']}  torch {s['torch']}  "
+        f"python {s['python']}  cpus {s['cpus']}"
+    )
+    print("medians over interleaved rounds; ratio = median of paired ours/torch times")
+    print(HEADER)
+
+
+def print_table(results: list[Result]) -> None:
+    print(HEADER)
+    for r in results:
+        print(_row(r))
+
+
+def write_json(path: str, results: list[Result], extra: dict | None = None) -> None:
+    payload = {
+        "settings": settings(),
+        **(extra or {}),
+        "results": [dict(vars(r), passed=r.passed) for r in results],
+    }
+    with open(path, "w") as f:
+        json.dump(payload, f, indent=2)
+    print(f"wrote {path}", file=sys.stderr)
