@@ -13,7 +13,7 @@ import pytest
 from tinygrad_cnn import explain
 from tinygrad_cnn.cli import main
 from tinygrad_cnn.cli.explain import TOPICS, build_page, params_page
-from tinygrad_cnn.cli.gradcheck_cmd import run_checks
+from tinygrad_cnn.cli.gradcheck_cmd import ops_without_cases, run_checks
 from tinygrad_cnn.cli.render import render_plain, render_rich
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,6 +216,10 @@ def test_gradcheck_passes_on_every_op(capsys):
         r.name for r in results}  # fmt: skip
     assert all(r.worst < 1e-6 for r in results)
     assert f"{len(results)} of {len(results)} ops pass" in out
+
+
+def test_every_public_op_has_a_gradcheck_case():
+    assert ops_without_cases() == [], "add a case to _cases in tinygrad_cnn/cli/gradcheck_cmd.py"
 
 
 def test_gradcheck_fails_on_a_broken_backward(capsys, monkeypatch):

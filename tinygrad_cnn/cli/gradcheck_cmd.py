@@ -43,6 +43,7 @@ def _cases(rng: np.random.Generator) -> dict[str, list[Case]]:
     d = _distinct
     labels = np.array([0, 2, 1, 2])
     mask = (rng.random((2, 1, 3, 3)) > 0.5).astype(np.float64)
+    class_ids = rng.integers(0, 3, size=(2, 2, 3))
     cases: dict[str, list[Case]] = {
         "add": [("(3, 4) + (4,)", ops.add, [d(rng, 3, 4), d(rng, 4)])],
         "sub": [("(3, 4) - (3, 1)", ops.sub, [d(rng, 3, 4), d(rng, 3, 1)])],
@@ -144,6 +145,13 @@ def _cases(rng: np.random.Generator) -> dict[str, list[Case]]:
         "dice_loss": [
             ("one class, sigmoid", lambda x: ops.dice_loss(x, mask), [d(rng, 2, 1, 3, 3)])
         ],
+        "segmentation_loss": [
+            (
+                "3 classes, cross-entropy + Dice",
+                lambda x: ops.segmentation_loss(x, class_ids),
+                [d(rng, 2, 3, 2, 3)],
+            )
+        ],
         "batch_norm2d": [
             (
                 "training, weight and bias",
@@ -222,6 +230,12 @@ def check_case(fn: Callable[..., Tensor], inputs: list[Tensor]) -> tuple[float, 
     return float(np.max(np.abs(analytic - numeric))), error
 
 
+def ops_without_cases() -> list[str]:
+    """Public ops that have no case here yet (each new op should get one)."""
+    cases = _cases(np.random.default_rng(0))
+    return [name for name in ops.__all__ if name not in cases]
+
+
 def run_checks(names: list[str] | None = None, seed: int = 0) -> list[OpResult]:
     """Gradcheck the named ops (all by default) and return one OpResult per op.
 
@@ -293,6 +307,8 @@ def run(args: argparse.Namespace) -> int:
         f"; failing: {', '.join(failed)}" if failed else ""
     )
     print(summary)
+    if not args.ops and ops_without_cases():
+        print(f"no case yet (add one in cli/gradcheck_cmd.py): {', '.join(ops_without_cases())}")
     return 1 if failed else 0
 
 
