@@ -19,7 +19,7 @@ table of every op's derivative.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -345,98 +345,40 @@ class Tensor:
         return order
 
     # --- operators: one-line delegations, so each op's math lives only in ops/ ------------
-    def __add__(self, other):
-        return ops.add(self, other)
-
-    def __radd__(self, other):
-        return ops.add(other, self)
-
-    def __sub__(self, other):
-        return ops.sub(self, other)
-
-    def __rsub__(self, other):
-        return ops.sub(other, self)
-
-    def __mul__(self, other):
-        return ops.mul(self, other)
-
-    def __rmul__(self, other):
-        return ops.mul(other, self)
-
-    def __truediv__(self, other):
-        return ops.div(self, other)
-
-    def __rtruediv__(self, other):
-        return ops.div(other, self)
-
-    def __pow__(self, other):
-        return ops.pow(self, other)
-
-    def __rpow__(self, other):
-        return ops.pow(other, self)
-
-    def __matmul__(self, other):
-        return ops.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return ops.matmul(other, self)
-
-    def __neg__(self):
-        return ops.neg(self)
-
-    def __getitem__(self, index):
-        return ops.getitem(self, index)
-
-    def exp(self):
-        return ops.exp(self)
-
-    def log(self):
-        return ops.log(self)
-
-    def relu(self):
-        return ops.relu(self)
-
-    def sigmoid(self):
-        return ops.sigmoid(self)
-
-    def tanh(self):
-        return ops.tanh(self)
-
-    def softmax(self, axis=-1):
-        return ops.softmax(self, axis=axis)
-
-    def log_softmax(self, axis=-1):
-        return ops.log_softmax(self, axis=axis)
-
-    def sum(self, axis=None, keepdims=False):
-        return ops.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return ops.mean(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return ops.max(self, axis=axis, keepdims=keepdims)
-
-    def reshape(self, *shape):
-        return ops.reshape(self, *shape)
-
-    def transpose(self, *axes):
-        return ops.transpose(self, *axes)
-
-    def flatten(self, start_axis=1):
-        return ops.flatten(self, start_axis=start_axis)
-
-    def matmul(self, other):
-        return ops.matmul(self, other)
+    # fmt: off
+    def __add__(self, other): return ops.add(self, other)
+    def __radd__(self, other): return ops.add(other, self)
+    def __sub__(self, other): return ops.sub(self, other)
+    def __rsub__(self, other): return ops.sub(other, self)
+    def __mul__(self, other): return ops.mul(self, other)
+    def __rmul__(self, other): return ops.mul(other, self)
+    def __truediv__(self, other): return ops.div(self, other)
+    def __rtruediv__(self, other): return ops.div(other, self)
+    def __pow__(self, other): return ops.pow(self, other)
+    def __rpow__(self, other): return ops.pow(other, self)
+    def __matmul__(self, other): return ops.matmul(self, other)
+    def __rmatmul__(self, other): return ops.matmul(other, self)
+    def __neg__(self): return ops.neg(self)
+    def __getitem__(self, index): return ops.getitem(self, index)
+    def exp(self): return ops.exp(self)
+    def log(self): return ops.log(self)
+    def relu(self): return ops.relu(self)
+    def sigmoid(self): return ops.sigmoid(self)
+    def tanh(self): return ops.tanh(self)
+    def softmax(self, axis=-1): return ops.softmax(self, axis=axis)
+    def log_softmax(self, axis=-1): return ops.log_softmax(self, axis=axis)
+    def sum(self, axis=None, keepdims=False): return ops.sum(self, axis=axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False): return ops.mean(self, axis=axis, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False): return ops.max(self, axis=axis, keepdims=keepdims)
+    def reshape(self, *shape): return ops.reshape(self, *shape)
+    def transpose(self, *axes): return ops.transpose(self, *axes)
+    def flatten(self, start_axis=1): return ops.flatten(self, start_axis=start_axis)
+    def matmul(self, other): return ops.matmul(self, other)
+    # fmt: on
 
     @property
     def T(self) -> Tensor:
         return ops.transpose(self)
-
-
-def tensors(values: Iterable[Any], like: Tensor | None = None) -> list[Tensor]:
-    """Wrap each value as a Tensor; Python numbers take the dtype of `like`."""
-    return [as_tensor(v, like) for v in values]
 
 
 def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:
