@@ -20,13 +20,9 @@ from typing import Any
 import numpy as np
 
 from tinygrad_cnn import explain
-from tinygrad_cnn.cli.render import Block, number, render_plain, render_rich
+from tinygrad_cnn.cli.render import Block, first_cell, number, render_plain, render_rich, signed
 
 TOPICS = ("conv", "pool", "params", "backward", "conv-backward")
-
-
-def _term(value: float) -> str:
-    return f"({number(value)})" if value < 0 else number(value)
 
 
 # ----------------------------------------------------------------------------------------
@@ -35,6 +31,13 @@ def _term(value: float) -> str:
 
 
 def conv_page(image: Any, kernel: Any, configs: list[tuple[int, Any]]) -> list[Block]:
+    """The conv topic: for each (stride, padding), the first window by hand and the map.
+
+    Example:
+        >>> page = conv_page(explain.COURSE_IMAGE, explain.COURSE_KERNEL, [(1, "valid")])
+        >>> [text for kind, text, *_ in page if kind == "text"][0][-22:]
+        '5 + 1 + 3 + 0 + 1 = 10'
+    """
     page: list[Block] = []
     for index, (stride, padding) in enumerate(configs):
         e = explain.explain_conv(image, kernel, stride=stride, padding=padding)
@@ -66,7 +69,7 @@ def conv_page(image: Any, kernel: Any, configs: list[tuple[int, Any]]) -> list[B
             (
                 "text",
                 "first output = sum of the products (where the kernel is not 0) = "
-                + " + ".join(_term(v) for v in used)
+                + " + ".join(signed(v) for v in used)
                 + f" = {number(e.first)}",
             )
         )
@@ -92,7 +95,7 @@ def conv_page(image: Any, kernel: Any, configs: list[tuple[int, Any]]) -> list[B
                     (
                         f"output {e.output.shape[0]}x{e.output.shape[1]} (ops.conv2d)",
                         e.output,
-                        _first_cell(e.output),
+                        first_cell(e.output),
                     )
                 ],
             )
@@ -100,13 +103,13 @@ def conv_page(image: Any, kernel: Any, configs: list[tuple[int, Any]]) -> list[B
     return page
 
 
-def _first_cell(array: np.ndarray) -> np.ndarray:
-    mask = np.zeros(array.shape, dtype=bool)
-    mask[0, 0] = True
-    return mask
-
-
 def pool_page(image: Any, kernel_size: int, stride: int | None) -> list[Block]:
+    """The pool topic: max pooling forward, the arg-max mask in backward, avgpool for contrast.
+
+    Example:
+        >>> pool_page(explain.POOL_MAP, 2, None)[0]
+        ('heading', 'max pooling 2x2, stride 2 (the stride defaults to the window)')
+    """
     e = explain.explain_pool(image, kernel_size, stride)
     k, s = e.kernel_size, e.stride
     default = " (the stride defaults to the window)" if stride is None else ""
@@ -159,6 +162,12 @@ def _count_blocks(c: explain.LayerCount) -> list[Block]:
 
 
 def params_page(words: list[str]) -> list[Block]:
+    """The params topic: [] the course's argument, [model], ['dense', M, N] or ['conv', ...].
+
+    Example:
+        >>> params_page(["dense", "784", "1000"])[1][2][0][-1]
+        '785,000'
+    """
     if not words:
         dense_small = explain.dense_count(784, 1000)
         dense_photo = explain.dense_count(72_000_000, 1000)
@@ -220,6 +229,13 @@ def params_page(words: list[str]) -> list[Block]:
 
 
 def backward_page(graph: str | None) -> list[Block]:
+    """The backward topic: each node's value, gradient and chain-rule step; `graph` also
+    draws the graph with its gradients to that file.
+
+    Example:
+        >>> backward_page(None)[2][2][-1][-1]
+        'dL/da = dL/de · ∂e/∂a = (-2) · (-3) = 6'
+    """
     e = explain.explain_backward()
     rows = []
     for node in e.nodes:
@@ -228,7 +244,7 @@ def backward_page(graph: str | None) -> list[Block]:
             chain = "dL/dL = 1 (backward starts here)"
         else:
             parts = [
-                f"dL/d{s.user} · ∂{s.user}/∂{node.name} = {_term(s.upstream)} · {_term(s.local)}"
+                f"dL/d{s.user} · ∂{s.user}/∂{node.name} = {signed(s.upstream)} · {signed(s.local)}"
                 for s in node.steps
             ]
             chain = f"dL/d{node.name} = " + " + ".join(parts) + f" = {number(node.grad)}"
@@ -253,6 +269,12 @@ def backward_page(graph: str | None) -> list[Block]:
 
 
 def conv_backward_page() -> list[Block]:
+    """The conv-backward topic: dx and dw from backward next to the convolutions equal to them.
+
+    Example:
+        >>> conv_backward_page()[-1][1].endswith("gradcheck on conv2d: passed")
+        True
+    """
     e = explain.explain_conv_backward()
 
     def gap(a: np.ndarray, b: np.ndarray) -> str:
@@ -346,6 +368,7 @@ def build_page(args: argparse.Namespace) -> list[Block]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the page for the parsed arguments: rich on a terminal, plain text otherwise."""
     page = build_page(args)
     if sys.stdout.isatty():
         render_rich(page)
@@ -355,6 +378,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `explain` subcommand to the CLI's subparsers."""
     parser = subparsers.add_parser(
         "explain",
         help="show how conv, pooling, parameter counts and backward work, step by step",

@@ -16,8 +16,30 @@ Block = tuple
 
 
 def number(value: float) -> str:
-    """A number as short as it can be written: 10, -0.5, 7.2e+10."""
+    """A number as short as it can be written.
+
+    Example:
+        >>> number(10.0), number(-0.25), number(72e9)
+        ('10', '-0.25', '7.2e+10')
+    """
     return f"{value:g}" if value == value else "nan"
+
+
+def signed(value: float) -> str:
+    """A number for a sum or product of terms: negatives in parentheses.
+
+    Example:
+        >>> signed(-2.0) + " · " + signed(3.0)
+        '(-2) · 3'
+    """
+    return f"({number(value)})" if value < 0 else number(value)
+
+
+def first_cell(array: np.ndarray) -> np.ndarray:
+    """A highlight mask of `array`'s shape marking only its top-left cell."""
+    mask = np.zeros(array.shape, dtype=bool)
+    mask[0, 0] = True
+    return mask
 
 
 def _matrix_lines(title: str, array: np.ndarray, mask: np.ndarray | None, marks: bool) -> list[str]:
@@ -34,6 +56,16 @@ def _matrix_lines(title: str, array: np.ndarray, mask: np.ndarray | None, marks:
 
 
 def render_plain(page: list[Block]) -> str:
+    """The page as plain text: matrices side by side, highlighted cells marked with `*`.
+
+    Example:
+        >>> print(render_plain([("heading", "identity"), ("matrices", [("I", np.eye(2), None)])]))
+        identity
+        ========
+        I
+        1  0
+        0  1
+    """
     out: list[str] = []
     for block in page:
         if block[0] == "heading":
@@ -59,6 +91,7 @@ def render_plain(page: list[Block]) -> str:
 
 
 def render_rich(page: list[Block]) -> None:
+    """Print the page with rich: rules, bordered matrices side by side, highlighted cells."""
     from rich import box
     from rich.columns import Columns
     from rich.console import Console
