@@ -121,6 +121,10 @@ GRID = [  # x shape, weight shape, stride, padding, dilation, groups, bias
     ((2, 3, 8, 8), (4, 3, 2, 2), 1, "same", 2, 1, True),
     ((2, 1, 11, 5), (3, 1, 3, 2), (3, 1), 2, (1, 2), 1, True),
     ((2, 4, 6, 6), (8, 2, 3, 3), 2, "same", 1, 2, False),
+    # stride 1 and O <= C: dx as a full convolution with the turned filters
+    ((2, 6, 7, 8), (4, 3, 3, 2), 1, "same", (2, 1), 2, True),
+    ((1, 4, 5, 6), (4, 4, 1, 3), 1, (2, 1), 1, 1, False),  # more padding than the kernel reaches
+    ((2, 5, 6, 5), (3, 5, 3, 3), 1, 1, 1, 1, True),
 ]
 
 
