@@ -116,7 +116,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1000,
         help="test images to generate (default 1000)",
     )
-    _training_options(demo, epochs=6, batch=32, lr=2e-3)
+    _training_options(demo, epochs=5, batch=64, lr=3e-3)
     demo.set_defaults(run=run_demo)
 
     train = subparsers.add_parser(

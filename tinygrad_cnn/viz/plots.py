@@ -83,7 +83,7 @@ def plot_history(
                 label=name,
             )
             axes.annotate(
-                f"{values[-1]:.4g}" + ("%" if scale != 1 else ""),
+                f"{values[-1]:.2f}%" if scale != 1 else f"{values[-1]:.4f}",
                 (epochs[-1], values[-1]),
                 textcoords="offset points",
                 xytext=(5, offset),
