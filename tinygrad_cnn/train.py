@@ -274,11 +274,11 @@ def fit(
         history.append(logs)
         finished_state = _copy_state(model)
         if verbose:
-            line = f"epoch {epoch}/{epochs}  {format_logs(logs)}"
+            title, figures = f"epoch {epoch}/{epochs}", format_logs(logs)
             if console.is_terminal:
-                console.print(line, highlight=False)
+                console.print(f"[bold]{title}[/bold]  {figures}", highlight=False, soft_wrap=True)
             else:
-                print(line, flush=True)
+                print(f"{title}  {figures}", flush=True)  # plain lines for logs and pipes
         if any([callback(epoch, logs) is True for callback in callbacks]):
             break
     return history
