@@ -29,10 +29,10 @@ grad = dL/d(out); `unbroadcast` sums a gradient back to a broadcast input's shap
     concat(xs, axis)       xs joined on axis               dx_k = grad's slice for x_k
     pad(x, widths)         x surrounded by a constant      dx = grad with the border cut off
     matmul(a, b)           a @ b                           da = grad @ b^T, db = a^T @ grad
-    conv2d(x, w)           w @ im2col(x), per image        dw = sum_n grad @ cols^T,
+    conv2d(x, w)           w @ im2col(x)                   dw = grad @ im2col(x)^T,
                                                            dx = col2im(w^T @ grad)
     conv_transpose2d(y, w) col2im(w^T @ y)                 dy = conv2d(grad, w),
-                                                           dw = sum_n y @ im2col(grad)^T
+                                                           dw = y @ im2col(grad)^T
     maxpool2d(x, k, s)     max of each window              dx = grad at each window's arg-max
     avgpool2d(x, k, s)     mean of each window             dx = grad / count, to every tap
     upsample2d(x, f)       each pixel repeated f x f       dx = sum of grad over each block

@@ -5,15 +5,16 @@ a dot product at every position. With s the stride, d the dilation and xp the pa
 
     out[n,o,i,j] = sum_{c,u,v} w[o,c,u,v] * xp[n, c, i*s + u*d, j*s + v*d]
 
-im2col lays every window out as a column, cols[n, (c,u,v), (i,j)] = xp[n, c, i*s+u*d, j*s+v*d],
-and the sum becomes ONE matrix product per image that BLAS does at full speed:
+im2col lays every window of the whole batch out as a column,
+cols[(c,u,v), (n,i,j)] = xp[n, c, i*s+u*d, j*s+v*d], and the sum becomes ONE matrix product
+that BLAS does at full speed (the result's (O, N) axes are then swapped back to NCHW):
 
-    out[n]  = w (O, C*KH*KW) @ cols[n] (C*KH*KW, OH*OW)                 -> (O, OH*OW), NCHW
+    out     = w (O, C*KH*KW) @ cols (C*KH*KW, N*OH*OW)                      -> (O, N*OH*OW)
 
 The two gradients are matrix products too (differentiate the line above, as in matmul.py):
 
-    dw      = sum_n grad[n] (O, OH*OW) @ cols[n]^T (OH*OW, C*KH*KW)
-    dcols   = w^T (C*KH*KW, O) @ grad[n] (O, OH*OW)
+    dw      = grad (O, N*OH*OW) @ cols^T (N*OH*OW, C*KH*KW)
+    dcols   = w^T (C*KH*KW, O) @ grad (O, N*OH*OW)
 
 and col2im, the adjoint of im2col, adds each column back onto the pixels it was read from to give
 dx. With groups, channels and filters split into G independent convolutions (one more batch axis
@@ -91,24 +92,35 @@ def col2im(
 def _columns(
     xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out: Pair, groups: int
 ) -> np.ndarray:
-    """im2col copied into a scratch buffer shaped for the GEMM: (N, G, C/G*KH*KW, OH*OW)."""
-    N, C = xp.shape[:2]
-    cols = workspace(
-        "cols", (N, groups, C // groups * kernel[0] * kernel[1], out[0] * out[1]), xp.dtype
-    )
-    np.copyto(cols.reshape(N, C, *kernel, *out), im2col(xp, kernel, stride, dilation, out))
+    """im2col copied into a scratch matrix for one GEMM: (G, C/G*KH*KW, N*OH*OW).
+
+    Rows are (c, u, v), columns (n, i, j): the whole batch is one matrix product, which BLAS
+    runs faster (and spreads over threads better) than one small product per image.
+    """
+    (N, C), (KH, KW) = xp.shape[:2], kernel
+    cols = workspace("cols", (groups, C // groups * KH * KW, N * out[0] * out[1]), xp.dtype)
+    by_tap = cols.reshape(C, KH, KW, N, *out).transpose(3, 0, 1, 2, 4, 5)  # im2col's indexing
+    np.copyto(by_tap, im2col(xp, kernel, stride, dilation, out))
     return cols
 
 
-def _forward_gemm(w: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """out[n, g] = w[g] (O/G, C/G*KH*KW) @ cols[n, g]       -> (N, G, O/G, OH*OW)."""
-    G = cols.shape[1]
-    return np.matmul(w.reshape(G, w.shape[0] // G, -1), cols)
+def _batch_last(a: np.ndarray, groups: int) -> np.ndarray:
+    """(N, O, OH, OW) -> (G, O/G, N*OH*OW): the layout of the GEMM's result (a small copy)."""
+    N, O = a.shape[:2]
+    moved = np.ascontiguousarray(a.reshape(N, O, -1).transpose(1, 0, 2))  # (O, N, OH*OW)
+    return moved.reshape(groups, O // groups, -1)
+
+
+def _forward_gemm(w: np.ndarray, cols: np.ndarray, N: int, out: Pair) -> np.ndarray:
+    """out[g] = w[g] (O/G, C/G*KH*KW) @ cols[g]  -> (G, O/G, N*OH*OW) -> (N, O, OH, OW)."""
+    G, O = cols.shape[0], w.shape[0]
+    result = np.matmul(w.reshape(G, O // G, -1), cols).reshape(O, N, -1)  # (O, N, OH*OW)
+    return np.ascontiguousarray(result.transpose(1, 0, 2)).reshape(N, O, *out)
 
 
 def _weight_grad(grad: np.ndarray, cols: np.ndarray, w_shape: tuple[int, ...]) -> np.ndarray:
-    """dw[g] = sum_n grad[n, g] (O/G, OH*OW) @ cols[n, g]^T     -> w's shape (O, C/G, KH, KW)."""
-    return np.matmul(grad, cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(w_shape)
+    """dw[g] = grad[g] (O/G, N*OH*OW) @ cols[g]^T (N*OH*OW, C/G*KH*KW) -> (O, C/G, KH, KW)."""
+    return np.matmul(grad, cols.transpose(0, 2, 1)).reshape(w_shape)
 
 
 def _input_grad(
@@ -118,9 +130,9 @@ def _input_grad(
     padding: Padding,
     stride: Pair,
     dilation: Pair,
-    out: Pair,
+    grad_by_channel: np.ndarray | None = None,
 ) -> np.ndarray:
-    """dx (N, C, H, W) from grad (N, G, O/G, OH*OW): col2im(w^T @ grad), padding cut off.
+    """dx (N, C, H, W) from grad (N, O, OH, OW): col2im(w^T @ grad), padding cut off.
 
     With stride 1 the same numbers are a "full" convolution of grad with the filters turned
     by 180 degrees and input/output channels swapped:
@@ -128,24 +140,28 @@ def _input_grad(
     (gp: grad padded by (KH-1)*d - top above, and so on). That costs an im2col of grad
     (O*KH*KW rows) instead of col2im's KH*KW passes over C*KH*KW rows, so it is used when
     O <= C; measured: about 25% less time at O = C, much more at O = 32*C.
+    grad_by_channel: grad already as (G, O/G, N*OH*OW), if the caller has it.
     """
-    N, G = grad.shape[:2]
+    N, _, OH, OW = grad.shape
     O, Cg, KH, KW = w.shape
+    G = xp_shape[1] // Cg
     (top, bottom), (left, right) = padding
     H, W = xp_shape[2] - top - bottom, xp_shape[3] - left - right
-    OH, OW = out
     if stride == (1, 1) and O <= Cg * G:
         reach = ((KH - 1) * dilation[0], (KW - 1) * dilation[1])
         sides = ((reach[0] - top, H + top - OH), (reach[1] - left, W + left - OW))
-        gp = _pad_or_crop(grad.reshape(N, O, OH, OW), sides)  # (N, O, H + reach, W + reach)
+        gp = _pad_or_crop(grad, sides)  # (N, O, H + reach, W + reach)
         turned = w[:, :, ::-1, ::-1].reshape(G, O // G, Cg, KH, KW).transpose(0, 2, 1, 3, 4)
         turned = turned.reshape(G * Cg, O // G, KH, KW)  # (C, O/G, KH, KW), a small copy
-        cols = _columns(gp, (KH, KW), (1, 1), dilation, (H, W), G)  # (N, G, O/G*KH*KW, H*W)
-        return _forward_gemm(turned, cols).reshape(N, G * Cg, H, W)
+        cols = _columns(gp, (KH, KW), (1, 1), dilation, (H, W), G)  # (G, O/G*KH*KW, N*H*W)
+        return _forward_gemm(turned, cols, N, (H, W))
+    if grad_by_channel is None:
+        grad_by_channel = _batch_last(grad, G)  # (G, O/G, N*OH*OW)
     w_t = w.reshape(G, O // G, Cg * KH * KW).transpose(0, 2, 1)  # (G, C/G*KH*KW, O/G)
-    dcols = workspace("cols", (N, G, Cg * KH * KW, OH * OW), np.result_type(grad, w))
-    np.matmul(w_t, grad, out=dcols)  # (N, G, C/G*KH*KW, OH*OW)
-    dxp = col2im(dcols.reshape(N, G * Cg, KH, KW, OH, OW), xp_shape, stride, dilation)
+    dcols = workspace("cols", (G, Cg * KH * KW, N * OH * OW), np.result_type(grad, w))
+    np.matmul(w_t, grad_by_channel, out=dcols)  # (G, C/G*KH*KW, N*OH*OW)
+    by_tap = dcols.reshape(G * Cg, KH, KW, N, OH, OW).transpose(3, 0, 1, 2, 4, 5)
+    dxp = col2im(by_tap, xp_shape, stride, dilation)  # (N, C, Hp, Wp)
     return dxp[:, :, top : top + H, left : left + W]
 
 
@@ -166,7 +182,7 @@ class Conv2dFn(Function):
                dx: each grad[n,o,i,j] * w[o,c,u,v] goes back where that input was read
                    (col2im), then the padding is cut off
     As matrix products (see the module docstring):
-               out = w @ cols      dw = sum_n grad @ cols^T      dcols = w^T @ grad
+               out = w @ cols      dw = grad @ cols^T      dcols = w^T @ grad
     """
 
     name = "conv2d"
@@ -180,7 +196,7 @@ class Conv2dFn(Function):
         dilation: Pair,
         groups: int,
     ) -> np.ndarray:
-        N, O, KH, KW = x.shape[0], w.shape[0], w.shape[2], w.shape[3]
+        N, KH, KW = x.shape[0], w.shape[2], w.shape[3]
         self.x, self.w, self.args = x, w, (stride, padding, dilation, groups)
         xp = padded(x, padding, 0.0, "conv_xp")  # (N, C, Hp, Wp)
         self.xp_shape = xp.shape
@@ -188,22 +204,23 @@ class Conv2dFn(Function):
             (n - (k - 1) * d - 1) // s + 1
             for n, k, s, d in zip(xp.shape[2:], (KH, KW), stride, dilation)
         )
-        cols = _columns(xp, (KH, KW), stride, dilation, self.out, groups)  # (N, G, C/G*KH*KW, L)
-        return _forward_gemm(w, cols).reshape(N, O, *self.out)  # (N, G, O/G, L) -> (N, O, OH, OW)
+        cols = _columns(xp, (KH, KW), stride, dilation, self.out, groups)  # (G, C/G*KH*KW, N*L)
+        return _forward_gemm(w, cols, N, self.out)  # (N, O, OH, OW)
 
     def backward(self, grad: np.ndarray):
         stride, padding, dilation, groups = self.args
-        N, O = grad.shape[:2]
-        grad = np.ascontiguousarray(grad).reshape(N, groups, O // groups, -1)  # (N, G, O/G, L)
+        grad_by_channel = _batch_last(grad, groups)  # (G, O/G, N*OH*OW)
         dx = dw = None
         if self.needs_input_grad[1]:
             # NOTE: cols is rebuilt rather than kept from forward: one copy costs less than
             # holding (and page-faulting in) a fresh tens-of-MB buffer per layer per step
             xp = padded(self.x, padding, 0.0, "conv_xp")
             cols = _columns(xp, self.w.shape[2:], stride, dilation, self.out, groups)
-            dw = _weight_grad(grad, cols, self.w.shape)
+            dw = _weight_grad(grad_by_channel, cols, self.w.shape)
         if self.needs_input_grad[0]:
-            dx = _input_grad(grad, self.w, self.xp_shape, padding, stride, dilation, self.out)
+            dx = _input_grad(
+                grad, self.w, self.xp_shape, padding, stride, dilation, grad_by_channel
+            )
         return dx, dw
 
 
@@ -228,25 +245,23 @@ class ConvTranspose2dFn(Function):
         groups: int,
         out_shape: tuple[int, ...],
     ) -> np.ndarray:
-        N, Cin, H, W = y.shape
+        N = y.shape[0]
         self.y, self.w, self.args = y, w, (stride, padding, dilation, groups)
         (top, bottom), (left, right) = padding
         self.zp_shape = (N, out_shape[1], out_shape[2] + top + bottom, out_shape[3] + left + right)
-        y4 = np.ascontiguousarray(y).reshape(N, groups, Cin // groups, H * W)  # (N, G, Cin/G, L)
-        z = _input_grad(y4, w, self.zp_shape, padding, stride, dilation, (H, W))
+        z = _input_grad(y, w, self.zp_shape, padding, stride, dilation)
         return np.ascontiguousarray(z)  # (N, O, OH, OW)
 
     def backward(self, grad: np.ndarray):
         stride, padding, dilation, groups = self.args
-        N, Cin, H, W = self.y.shape
+        N, _, H, W = self.y.shape
         gradp = padded(grad, padding, 0.0, "convt_gradp")  # (N, O, Hp, Wp)
         cols = _columns(gradp, self.w.shape[2:], stride, dilation, (H, W), groups)
         dy = dw = None
         if self.needs_input_grad[1]:
-            y4 = np.ascontiguousarray(self.y).reshape(N, groups, Cin // groups, H * W)
-            dw = _weight_grad(y4, cols, self.w.shape)
+            dw = _weight_grad(_batch_last(self.y, groups), cols, self.w.shape)
         if self.needs_input_grad[0]:
-            dy = _forward_gemm(self.w, cols).reshape(self.y.shape)
+            dy = _forward_gemm(self.w, cols, N, (H, W))
         return dy, dw
 
 
