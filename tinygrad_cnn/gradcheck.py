@@ -26,6 +26,57 @@ class GradcheckError(AssertionError):
     """Raised when an analytic gradient disagrees with the numerical one."""
 
 
+def compare_gradients(
+    fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 1e-6, seed: int = 0
+) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """The analytic and the numerical gradient of each input that requires grad, in float64.
+
+    Returns:
+        one (input index, analytic, numeric) triple per checked input, both arrays in that
+        input's shape. The inputs themselves are left as they were (float64 copies are used).
+    Example:
+        >>> x = Tensor(np.array([3.0, -1.0]), requires_grad=True)
+        >>> [(i, a, n.round(6)) for i, a, n in compare_gradients(lambda x: (x * x).sum(), [x])]
+        [(0, array([ 6., -2.]), array([ 6., -2.]))]
+    """
+    copies = [
+        Tensor(np.array(t.data, dtype=np.float64), requires_grad=t.requires_grad) for t in inputs
+    ]
+    checked = [i for i, t in enumerate(copies) if t.requires_grad]
+    if not checked:
+        raise ValueError("gradcheck: no input has requires_grad=True, so there is nothing to check")
+
+    out = fn(*copies)
+    # a scalar output is checked as it is; any other is reduced with a random g (not ones)
+    upstream = np.random.default_rng(seed).standard_normal(out.shape)
+    if out.size == 1:
+        upstream = np.ones(out.shape)
+
+    def objective() -> float:  # L = sum(fn(inputs) * g)
+        with no_grad():
+            return float(np.sum(fn(*copies).data * upstream))
+
+    if out.requires_grad:
+        out.backward(upstream)
+
+    results = []
+    for i in checked:
+        x = copies[i]
+        analytic = x.grad if x.grad is not None else np.zeros_like(x.data)
+        numeric = np.empty_like(x.data)
+        flat, flat_numeric = x.data.reshape(-1), numeric.reshape(-1)  # views: nudging flat nudges x
+        for j in range(flat.size):
+            original = flat[j]
+            flat[j] = original + eps
+            plus = objective()
+            flat[j] = original - eps
+            minus = objective()
+            flat[j] = original
+            flat_numeric[j] = (plus - minus) / (2 * eps)
+        results.append((i, analytic, numeric))
+    return results
+
+
 def gradcheck(
     fn: Callable[..., Tensor],
     inputs: Sequence[Tensor],
@@ -55,45 +106,26 @@ def gradcheck(
         >>> gradcheck(lambda x: x * x, [x])
         True
     """
-    copies = [
-        Tensor(np.array(t.data, dtype=np.float64), requires_grad=t.requires_grad) for t in inputs
-    ]
-    checked = [i for i, t in enumerate(copies) if t.requires_grad]
-    if not checked:
-        raise ValueError("gradcheck: no input has requires_grad=True, so there is nothing to check")
+    assert_gradients_close(compare_gradients(fn, inputs, eps, seed), atol, rtol)
+    return True
 
-    out = fn(*copies)
-    upstream = np.random.default_rng(seed).standard_normal(out.shape)
 
-    def objective() -> float:
-        with no_grad():
-            return float(np.sum(fn(*copies).data * upstream))
-
-    if out.requires_grad:
-        out.backward(upstream)
-
+def assert_gradients_close(
+    pairs: list[tuple[int, np.ndarray, np.ndarray]], atol: float = 1e-5, rtol: float = 1e-3
+) -> None:
+    """Raise GradcheckError naming the worst element of `compare_gradients`' pairs that is off
+    by more than atol + rtol * |numeric| (a nan gradient always counts as off)."""
     worst = None  # (excess error, input index, element index, numeric, analytic)
-    for i in checked:
-        x = copies[i]
-        analytic = x.grad if x.grad is not None else np.zeros_like(x.data)
-        flat = x.data.reshape(-1)  # a view: nudging it nudges x
-        for j in range(flat.size):
-            original = flat[j]
-            flat[j] = original + eps
-            plus = objective()
-            flat[j] = original - eps
-            minus = objective()
-            flat[j] = original
-            numeric = (plus - minus) / (2 * eps)
-            got = analytic.reshape(-1)[j]
-            excess = abs(got - numeric) - (atol + rtol * abs(numeric))
-            if not excess <= 0 and (worst is None or not excess <= worst[0]):  # nan counts too
-                worst = (excess, i, np.unravel_index(j, x.shape), numeric, got)
+    for i, analytic, numeric in pairs:
+        excess = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
+        excess = np.where(np.isnan(excess), np.inf, excess)
+        j = np.unravel_index(np.argmax(excess), excess.shape)
+        if excess[j] > 0 and (worst is None or excess[j] > worst[0]):
+            worst = (excess[j], i, j, numeric[j], analytic[j], analytic.shape)
     if worst is not None:
-        _, i, index, numeric, got = worst
+        _, i, index, numeric, got, shape = worst
         raise GradcheckError(
-            f"gradcheck: gradient of input {i} (shape {copies[i].shape}) is wrong at index "
+            f"gradcheck: gradient of input {i} (shape {shape}) is wrong at index "
             f"{tuple(int(k) for k in index)}: numeric {numeric:.8g}, analytic {got:.8g} "
             f"(atol {atol}, rtol {rtol})"
         )
-    return True

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinygrad_cnn import ops
-from tinygrad_cnn.gradcheck import gradcheck
+from tinygrad_cnn.gradcheck import assert_gradients_close, compare_gradients
 from tinygrad_cnn.tensor import Tensor
 
 Case = tuple[str, Callable[..., Tensor], list[Tensor]]  # (description, fn, inputs)
@@ -197,42 +197,21 @@ class OpResult:
 def check_case(fn: Callable[..., Tensor], inputs: list[Tensor]) -> tuple[float, str | None]:
     """Run gradcheck on one case; return (worst |analytic - numeric|, failure text or None).
 
-    gradcheck evaluates fn once with gradients on, then twice per checked element (x + eps,
-    x - eps), in input order, each time reducing with its seeded random upstream gradient.
-    Recording those evaluations gives back the numeric gradient it compared, so the worst
-    difference is reported without doing the finite differences a second time.
-
     Example:
         >>> worst, error = check_case(ops.tanh, [Tensor(np.array([0.5, -1.0]), requires_grad=True)])
         >>> bool(worst < 1e-8), error
         (True, None)
     """
-    copies: list[Tensor] = []
-    objectives: list[float] = []
-    upstream: list[np.ndarray] = []
-
-    def recorded(*args: Tensor) -> Tensor:
-        out = fn(*args)
-        if not copies:
-            copies.extend(args)  # gradcheck's float64 copies; backward fills their .grad
-            upstream.append(np.random.default_rng(0).standard_normal(out.shape))
-        else:
-            objectives.append(float(np.sum(out.data * upstream[0])))
-        return out
-
-    error = None
     try:
-        gradcheck(recorded, inputs, eps=EPS, seed=0)
-    except Exception as exc:  # a wrong gradient, or a backward that crashes
-        error = f"{type(exc).__name__}: {exc}"
-    checked = [t for t in copies if t.requires_grad]
-    if len(objectives) != 2 * sum(t.size for t in checked):
-        return float("nan"), error  # gradcheck stopped early: no numeric gradient to show
-    numeric = (np.array(objectives[0::2]) - np.array(objectives[1::2])) / (2 * EPS)
-    analytic = np.concatenate(
-        [(t.grad if t.grad is not None else np.zeros(t.shape)).ravel() for t in checked]
-    )
-    return float(np.max(np.abs(analytic - numeric))), error
+        pairs = compare_gradients(fn, inputs, eps=EPS, seed=0)
+    except Exception as exc:  # a backward that crashes
+        return float("nan"), f"{type(exc).__name__}: {exc}"
+    worst = max(float(np.max(np.abs(analytic - numeric))) for _, analytic, numeric in pairs)
+    try:
+        assert_gradients_close(pairs)
+    except AssertionError as exc:  # a wrong gradient: the message names the worst element
+        return worst, f"{type(exc).__name__}: {exc}"
+    return worst, None
 
 
 def ops_without_cases() -> list[str]:
