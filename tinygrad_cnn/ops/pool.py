@@ -62,9 +62,12 @@ class MaxPool2dFn(Function):
         self.arg = np.zeros(out.shape, np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32)
         for tap in range(1, kernel[0] * kernel[1]):
             values = windows[:, :, tap // kernel[1], tap % kernel[1]]
-            better = values > out  # strictly: on a tie the earlier tap keeps the max
-            np.copyto(self.arg, tap, where=better)
-            np.copyto(out, values, where=better)
+            better = (values > out).view(np.uint8)  # strictly: on a tie the earlier tap wins
+            np.maximum(out, values, out=out)
+            # arg = tap where better, else unchanged. NOTE: unsigned arithmetic wraps around,
+            # so arg + 1 * (tap - arg) is tap even when tap - arg "goes negative"; this is
+            # several times faster than np.where or np.copyto(..., where=better)
+            self.arg += better * (self.arg.dtype.type(tap) - self.arg)
         return out
 
     def backward(self, grad: np.ndarray):
