@@ -364,3 +364,13 @@ X, WEIGHT = Tensor(np.zeros((2, 4, 6, 6))), Tensor(np.zeros((8, 4, 3, 3)))
 def test_bad_input(call, error, pattern):
     with pytest.raises(error, match=pattern):
         call()
+
+
+def test_tensor_methods_delegate():
+    x, w = Tensor(np.ones((1, 2, 5, 5))), Tensor(np.ones((3, 2, 3, 3)))
+    np.testing.assert_array_equal(
+        x.conv2d(w, stride=2, padding="same").data, ops.conv2d(x, w, stride=2, padding="same").data
+    )
+    np.testing.assert_array_equal(
+        x.maxpool2d(2, padding="same").data, ops.maxpool2d(x, 2, padding="same").data
+    )

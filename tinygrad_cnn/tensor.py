@@ -374,6 +374,8 @@ class Tensor:
     def transpose(self, *axes): return ops.transpose(self, *axes)
     def flatten(self, start_axis=1): return ops.flatten(self, start_axis=start_axis)
     def matmul(self, other): return ops.matmul(self, other)
+    def conv2d(self, weight, bias=None, **kwargs): return ops.conv2d(self, weight, bias, **kwargs)
+    def maxpool2d(self, kernel_size, **kwargs): return ops.maxpool2d(self, kernel_size, **kwargs)
     # fmt: on
 
     @property
