@@ -205,7 +205,7 @@ def plot_misclassified(
         )
     total = len(np.flatnonzero(predicted != labels))
     heading = (
-        f"{total} of {len(labels)} misclassified (true → predicted, confidence)"
+        f"{total:,} of {len(labels):,} misclassified (true → predicted, confidence)"
         if total
         else f"no mistakes on these {len(labels)} images"
     )
