@@ -247,3 +247,11 @@ def test_checkpoint_round_trip_and_predict_command(tmp_path):
     classifier = checkpoint.save(checkpoint.build_model("lenet"), tmp_path / "cnn.safetensors",
                                  {"dataset": "mnist"})  # fmt: skip
     assert main(["predict", str(classifier)]) == 2  # a one-line error, not a traceback
+
+
+def test_summary_lists_every_layer_with_its_formula():
+    model = UNet(base=16, depth=3)
+    table = nn.summary(model, (1, 64, 64))
+    assert table.trainable_params == 483_153
+    layers = [m for _, m in model.named_modules() if not list(m.children())]
+    assert len(table.rows) == len(layers)  # every leaf layer, pooling included
