@@ -120,7 +120,10 @@ def _forward_gemm(w: np.ndarray, cols: np.ndarray, N: int, out: Pair) -> np.ndar
 
 def _weight_grad(grad: np.ndarray, cols: np.ndarray, w_shape: tuple[int, ...]) -> np.ndarray:
     """dw[g] = grad[g] (O/G, N*OH*OW) @ cols[g]^T (N*OH*OW, C/G*KH*KW) -> (O, C/G, KH, KW)."""
-    return np.matmul(grad, cols.transpose(0, 2, 1)).reshape(w_shape)
+    # NOTE: computed as (cols @ grad^T)^T: same numbers, but OpenBLAS splits the long sum over
+    # N*OH*OW badly when the result has few rows (O); measured 1.2x (1 thread) to 3x faster
+    dw_t = np.matmul(cols, grad.transpose(0, 2, 1))  # (G, C/G*KH*KW, O/G)
+    return dw_t.transpose(0, 2, 1).reshape(w_shape)
 
 
 def _input_grad(
