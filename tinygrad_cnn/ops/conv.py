@@ -36,6 +36,7 @@ from tinygrad_cnn.ops.windows import (
     Pair,
     check_4d,
     output_size,
+    pad_or_crop,
     padded,
     pair,
     resolve_padding,
@@ -153,7 +154,7 @@ def _input_grad(
     if stride == (1, 1) and O <= Cg * G:
         reach = ((KH - 1) * dilation[0], (KW - 1) * dilation[1])
         sides = ((reach[0] - top, H + top - OH), (reach[1] - left, W + left - OW))
-        gp = _pad_or_crop(grad, sides)  # (N, O, H + reach, W + reach)
+        gp = pad_or_crop(grad, sides)  # (N, O, H + reach, W + reach)
         turned = w[:, :, ::-1, ::-1].reshape(G, O // G, Cg, KH, KW).transpose(0, 2, 1, 3, 4)
         turned = turned.reshape(G * Cg, O // G, KH, KW)  # (C, O/G, KH, KW), a small copy
         cols = _columns(gp, (KH, KW), (1, 1), dilation, (H, W), G)  # (G, O/G*KH*KW, N*H*W)
@@ -166,14 +167,6 @@ def _input_grad(
     by_tap = dcols.reshape(G * Cg, KH, KW, N, OH, OW).transpose(3, 0, 1, 2, 4, 5)
     dxp = col2im(by_tap, xp_shape, stride, dilation)  # (N, C, Hp, Wp)
     return dxp[:, :, top : top + H, left : left + W]
-
-
-def _pad_or_crop(x: np.ndarray, sides: Padding) -> np.ndarray:
-    """Pad the last two axes with zeros where a side is positive, cut where it is negative."""
-    (top, bottom), (left, right) = sides
-    H, W = x.shape[2:]
-    x = x[:, :, max(-top, 0) : H - max(-bottom, 0), max(-left, 0) : W - max(-right, 0)]
-    return padded(x, ((max(top, 0), max(bottom, 0)), (max(left, 0), max(right, 0))), 0.0, "gp")
 
 
 class Conv2dFn(Function):

@@ -130,3 +130,11 @@ def padded(x: np.ndarray, padding: Padding, value: float, tag: str) -> np.ndarra
     xp[:, :, :, W + left :] = value
     xp[:, :, top : top + H, left : left + W] = x
     return xp
+
+
+def pad_or_crop(x: np.ndarray, sides: Padding) -> np.ndarray:
+    """Pad the last two axes with zeros where a side is positive, cut where it is negative."""
+    (top, bottom), (left, right) = sides
+    H, W = x.shape[2:]
+    x = x[:, :, max(-top, 0) : H - max(-bottom, 0), max(-left, 0) : W - max(-right, 0)]
+    return padded(x, ((max(top, 0), max(bottom, 0)), (max(left, 0), max(right, 0))), 0.0, "gp")
