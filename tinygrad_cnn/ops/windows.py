@@ -105,16 +105,16 @@ def workspace(tag: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     """A scratch array reused from call to call, for values that are dead when an op returns.
 
     im2col buffers are tens of MB. A fresh one each step costs a page fault per 4 KiB page,
-    more than filling it, so the last few buffers are kept (by tag, shape, dtype) and refilled.
+    more than filling it, so one flat buffer per (tag, dtype) is kept, grown to the largest
+    size asked for, and each call gets a view of its first prod(shape) elements. One buffer
+    per tag (not one per shape) keeps the memory held between steps to the largest layer's.
     """
-    key = (tag, tuple(shape), np.dtype(dtype).str)
-    buffer = _WORKSPACES.pop(key, None)
-    if buffer is None:
-        buffer = np.empty(shape, dtype)
-    _WORKSPACES[key] = buffer  # most recently used last
-    while len(_WORKSPACES) > 16:
-        del _WORKSPACES[next(iter(_WORKSPACES))]
-    return buffer
+    key = (tag, np.dtype(dtype).str)
+    size = int(np.prod(shape))
+    buffer = _WORKSPACES.get(key)
+    if buffer is None or buffer.size < size:
+        buffer = _WORKSPACES[key] = np.empty(size, dtype)
+    return buffer[:size].reshape(shape)
 
 
 def padded(x: np.ndarray, padding: Padding, value: float, tag: str) -> np.ndarray:
