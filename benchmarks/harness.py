@@ -59,6 +59,8 @@ class Case:
     check: Callable[[], None] | None = None
     target: float | None = None
     info: dict = field(default_factory=dict)
+    rounds: int | None = None  # overrides run_case's rounds (e.g. 3 for a whole epoch)
+    warmup: int | None = None
 
 
 @dataclass
@@ -118,6 +120,8 @@ def _timed(fn: Callable[[], Any]) -> float:
 def run_case(case: Case, rounds: int = 15, warmup: int = 3) -> Result:
     """Warm up, check, then time `rounds` interleaved rounds of ours and torch."""
     has_torch = case.torch is not None and torch is not None
+    rounds = case.rounds if case.rounds is not None else rounds
+    warmup = case.warmup if case.warmup is not None else warmup
     probe_before = matmul_probe()
     first_call = _timed(case.ours)
     for _ in range(warmup):
