@@ -9,7 +9,7 @@ The data are synthetic: 64x64 images with one to four shapes on a noisy backgrou
 a seed (no download). The loss is binary cross-entropy per pixel plus the soft Dice loss; the
 score is the IoU (intersection over union) of the predicted and the true foreground.
 
-Run:  python examples/05_unet_shapes.py                  # about 10 minutes on 2 cores
+Run:  python examples/05_unet_shapes.py                  # a few minutes on 2 idle cores
       python examples/05_unet_shapes.py --quick          # a few seconds, a tiny network
       python examples/05_unet_shapes.py --steps 20       # stop each epoch after 20 batches
 """
@@ -43,8 +43,8 @@ class FirstBatches:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--train-size", type=int, default=1600)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--train-size", type=int, default=800)
     parser.add_argument("--test-size", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=3e-3)
