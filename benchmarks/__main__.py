@@ -131,9 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     if "ops" in sections:
         cases += ops.all_cases()
     if "steps" in sections:
-        cases += steps.step_cases(args.quick)
+        cases += steps.step_cases(args.quick, args.only)
     if "scaling" in sections:
-        cases += steps.scaling_cases(args.quick)
+        cases += steps.scaling_cases(args.quick, args.only)
     cases = [c for c in cases if not args.only or args.only in c.name]
     harness.print_header()
     results = harness.run_cases(cases, rounds=rounds, warmup=warmup)

@@ -251,6 +251,7 @@ def mnist_epoch_case(batch: int = 512) -> Case | None:
         print(f"mnist-epoch skipped: {error}", file=sys.stderr)
         return None
     x_all = (images.astype(np.float32) / 255.0)[:, None]  # (60000, 1, 28, 28)
+    labels = labels.astype(np.int64)  # a writable copy (torch.from_numpy wants one)
     batches = [(x_all[i : i + batch], labels[i : i + batch]) for i in range(0, len(x_all), batch)]
     step = mnist_cnn_case(batch)
     ours_model = mnist_cnn(seed=0)
@@ -291,18 +292,27 @@ def matmul_case(n: int = 1024) -> Case:
 # ----------------------------------------------------------------------------------------
 
 
-def step_cases(quick: bool = False) -> list[Case]:
-    cases = [matmul_case(), lenet_case(), unet_case(), mnist_cnn_case()]
+def step_cases(quick: bool = False, only: str | None = None) -> list[Case]:
+    """The step cases (those whose name contains `only`; built only when wanted)."""
+    named = [
+        ("matmul 1024^3", matmul_case),
+        ("lenet step b64", lenet_case),
+        ("unet step (8,1,64,64)", unet_case),
+        ("mnist-cnn step b512 adam", mnist_cnn_case),
+    ]
     if not quick:
-        epoch = mnist_epoch_case()
-        cases += [epoch] if epoch is not None else []
-    return cases
+        named.append(("mnist-epoch b512 adam", mnist_epoch_case))
+    cases = [make() for name, make in named if not only or only in name]
+    return [case for case in cases if case is not None]
 
 
-def scaling_cases(quick: bool = False) -> list[Case]:
+def scaling_cases(quick: bool = False, only: str | None = None) -> list[Case]:
     batches, sizes = ((8, 32), (32, 64)) if quick else ((8, 16, 32, 64, 128), (32, 64, 128))
-    cases = [lenet_case(b, None, " (scaling)") for b in batches]
-    return cases + [unet_case(s, 8, None, " (scaling)") for s in sizes]
+    tag = " (scaling)"
+    named = [(f"lenet step b{b}{tag}", lambda b=b: lenet_case(b, None, tag)) for b in batches]
+    named += [(f"unet step (8,1,{s},{s}){tag}", lambda s=s: unet_case(s, 8, None, tag))
+              for s in sizes]  # fmt: skip
+    return [make() for name, make in named if not only or only in name]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -312,8 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", metavar="TEXT", help="run only cases whose name contains TEXT")
     args = parser.parse_args(argv)
     rounds, warmup = (5, 1) if args.quick else (15, 3)
-    cases = step_cases(args.quick) + scaling_cases(args.quick)
-    cases = [c for c in cases if not args.only or args.only in c.name]
+    cases = step_cases(args.quick, args.only) + scaling_cases(args.quick, args.only)
     harness.print_header()
     results = harness.run_cases(cases, rounds=rounds, warmup=warmup)
     if args.json:
