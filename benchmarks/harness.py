@@ -4,6 +4,10 @@ On a small shared machine absolute times drift (other processes, thermal or host
 so a benchmark here reports RATIOS to PyTorch measured in one process:
 
 * threads are pinned (OMP/OPENBLAS/MKL env before numpy loads, and torch.set_num_threads);
+* OpenBLAS's idle threads are told to sleep at once (OPENBLAS_THREAD_TIMEOUT=4) instead of
+  spinning for about 0.1 s after each matrix product: otherwise, in the same process, they
+  keep burning one of the two cores while PyTorch runs, and PyTorch's LeNet step measures
+  about 2x slower than alone (48 ms against 21 ms here), which would flatter every ratio;
 * each case is warmed up, then checked (outputs and gradients agree with PyTorch's);
 * rounds alternate the order (ours, torch), (torch, ours), ... and each of our times is paired
   with the torch time of the same round; the reported ratio is the median of those pairs;
@@ -24,6 +28,7 @@ import os
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = str(THREADS)  # read by the BLAS libraries when they load: before numpy
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # see the docstring: no idle spinning
 
 import json  # noqa: E402
 import platform  # noqa: E402
@@ -88,7 +93,12 @@ def settings() -> dict:
     return {
         "threads": {
             v: os.environ.get(v)
-            for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+            for v in (
+                "OMP_NUM_THREADS",
+                "OPENBLAS_NUM_THREADS",
+                "MKL_NUM_THREADS",
+                "OPENBLAS_THREAD_TIMEOUT",
+            )
         }
         | {"torch.get_num_threads": torch.get_num_threads() if torch else None},
         "numpy": np.__version__,
