@@ -123,8 +123,13 @@ def test_broadcast_add_grads_have_input_shapes(shape, data):
 @given(shape=hnp.array_shapes(min_dims=1, max_dims=4, max_side=4), data=st.data())
 def test_reductions_match_numpy(shape, data):
     ndim = len(shape)
-    axis = data.draw(st.one_of(st.none(), st.integers(-ndim, ndim - 1),
-                               st.lists(st.integers(0, ndim - 1), unique=True, min_size=1).map(tuple)))
+    axis = data.draw(
+        st.one_of(
+            st.none(),
+            st.integers(-ndim, ndim - 1),
+            st.lists(st.integers(0, ndim - 1), unique=True, min_size=1).map(tuple),
+        )
+    )
     keepdims = data.draw(st.booleans())
     x = np.random.default_rng(0).standard_normal(shape)
     for ours, theirs in [(ops.sum, np.sum), (ops.mean, np.mean), (ops.max, np.max)]:
@@ -137,12 +142,17 @@ def test_reductions_match_numpy(shape, data):
 
 
 @settings(max_examples=30, deadline=None)
-@given(x=hnp.arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 6)),
-                    elements=st.floats(-50, 50)), c=st.floats(-100, 100))
+@given(
+    x=hnp.arrays(
+        np.float64, st.tuples(st.integers(1, 4), st.integers(1, 6)), elements=st.floats(-50, 50)
+    ),
+    c=st.floats(-100, 100),
+)
 def test_softmax_sums_to_one_and_log_softmax_is_shift_invariant(x, c):
     np.testing.assert_allclose(ops.softmax(Tensor(x)).data.sum(axis=-1), 1.0, rtol=1e-12)
-    np.testing.assert_allclose(ops.log_softmax(Tensor(x + c)).data,
-                               ops.log_softmax(Tensor(x)).data, atol=1e-9)
+    np.testing.assert_allclose(
+        ops.log_softmax(Tensor(x + c)).data, ops.log_softmax(Tensor(x)).data, atol=1e-9
+    )
 
 
 # --- stability and bad input --------------------------------------------------------

@@ -12,5 +12,15 @@ from tinygrad_cnn.tensor import Function, Tensor, is_grad_enabled, no_grad, unbr
 
 __version__ = "0.1.0"
 
-__all__ = ["Tensor", "Function", "no_grad", "is_grad_enabled", "unbroadcast", "ops", "gradcheck",
-           "nn", "optim", "manual_seed"]
+__all__ = [
+    "Tensor",
+    "Function",
+    "no_grad",
+    "is_grad_enabled",
+    "unbroadcast",
+    "ops",
+    "gradcheck",
+    "nn",
+    "optim",
+    "manual_seed",
+]
