@@ -96,18 +96,36 @@ def col2im(
 # ----------------------------------------------------------------------------------------
 
 
+# NOTE: the "cols" scratch buffer remembers whose columns it holds: (token, cols). A conv's
+# backward that finds its own token there (nothing wrote the buffer since its forward, as for
+# the last conv of a network) uses those columns instead of rebuilding them.
+_cols_holder: list = [None, None]
+
+
 def _columns(
-    xp: np.ndarray, kernel: Pair, stride: Pair, dilation: Pair, out: Pair, groups: int
+    xp: np.ndarray,
+    kernel: Pair,
+    stride: Pair,
+    dilation: Pair,
+    out: Pair,
+    groups: int,
+    token: object = None,
 ) -> np.ndarray:
     """im2col copied into a scratch matrix for one GEMM: (G, C/G*KH*KW, N*OH*OW).
 
     Rows are (c, u, v), columns (n, i, j): the whole batch is one matrix product, which BLAS
     runs faster (and spreads over threads better) than one small product per image.
+    token: recorded as the holder of the result (see _cols_holder).
     """
-    (N, C), (KH, KW) = xp.shape[:2], kernel
+    (N, C), (KH, KW), (sh, sw), (dh, dw) = xp.shape[:2], kernel, stride, dilation
     cols = workspace("cols", (groups, C // groups * KH * KW, N * out[0] * out[1]), xp.dtype)
-    by_tap = cols.reshape(C, KH, KW, N, *out).transpose(3, 0, 1, 2, 4, 5)  # im2col's indexing
-    np.copyto(by_tap, im2col(xp, kernel, stride, dilation, out))
+    by_tap = cols.reshape(C, KH, KW, N, *out)
+    for u in range(KH):  # one copy per kernel tap, written in cols' memory order: (c, n, i, j)
+        for v in range(KW):
+            rows = slice(u * dh, u * dh + (out[0] - 1) * sh + 1, sh)
+            columns = slice(v * dw, v * dw + (out[1] - 1) * sw + 1, sw)
+            np.copyto(by_tap[:, u, v], xp[:, :, rows, columns].transpose(1, 0, 2, 3))
+    _cols_holder[:] = token, cols
     return cols
 
 
@@ -174,6 +192,7 @@ def _input_grad(
         grad_by_channel = _batch_last(grad, G)  # (G, O/G, N*OH*OW)
     w_t = w.reshape(G, O // G, Cg * KH * KW).transpose(0, 2, 1)  # (G, C/G*KH*KW, O/G)
     dcols = workspace("cols", (G, Cg * KH * KW, N * OH * OW), np.result_type(grad, w))
+    _cols_holder[:] = None, None  # overwritten below
     np.matmul(w_t, grad_by_channel, out=dcols)  # (G, C/G*KH*KW, N*OH*OW)
     by_tap = dcols.reshape(G * Cg, KH, KW, N, OH, OW).transpose(3, 0, 1, 2, 4, 5)
     dxp = col2im(by_tap, xp_shape, stride, dilation)  # (N, C, Hp, Wp), a scratch view
@@ -211,7 +230,8 @@ class Conv2dFn(Function):
             (n - (k - 1) * d - 1) // s + 1
             for n, k, s, d in zip(xp.shape[2:], (KH, KW), stride, dilation)
         )
-        cols = _columns(xp, (KH, KW), stride, dilation, self.out, groups)  # (G, C/G*KH*KW, N*L)
+        self.token = object()  # marks the columns below as this call's (see _cols_holder)
+        cols = _columns(xp, (KH, KW), stride, dilation, self.out, groups, self.token)
         return _forward_gemm(w, cols, N, self.out)  # (N, O, OH, OW)
 
     def backward(self, grad: np.ndarray):
@@ -219,10 +239,13 @@ class Conv2dFn(Function):
         grad_by_channel = _batch_last(grad, groups)  # (G, O/G, N*OH*OW)
         dx = dw = None
         if self.needs_input_grad[1]:
-            # NOTE: cols is rebuilt rather than kept from forward: one copy costs less than
-            # holding (and page-faulting in) a fresh tens-of-MB buffer per layer per step
-            xp = padded(self.x, padding, 0.0, "conv_xp")
-            cols = _columns(xp, self.w.shape[2:], stride, dilation, self.out, groups)
+            # NOTE: cols is rebuilt rather than kept from forward (one copy costs less than
+            # holding, and page-faulting in, a fresh tens-of-MB buffer per layer per step),
+            # unless the scratch buffer still holds this call's columns
+            token, cols = _cols_holder
+            if token is not self.token:
+                xp = padded(self.x, padding, 0.0, "conv_xp")
+                cols = _columns(xp, self.w.shape[2:], stride, dilation, self.out, groups)
             dw = _weight_grad(grad_by_channel, cols, self.w.shape)
         if self.needs_input_grad[0]:
             dx = _input_grad(
