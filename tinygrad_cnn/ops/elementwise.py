@@ -201,7 +201,11 @@ class ReluFn(Function):
         return self.out
 
     def backward(self, grad: np.ndarray):
-        return grad * (self.out > 0)
+        # the mask written straight as 0.0 / 1.0 in grad's dtype, then multiplied in place:
+        # no boolean temporary, no second fresh array (same numbers as grad * (out > 0))
+        dx = np.greater(self.out, 0, out=np.empty(grad.shape, grad.dtype))
+        dx *= grad
+        return dx
 
 
 class SigmoidFn(Function):
