@@ -141,6 +141,13 @@ def _batch_last(a: np.ndarray, groups: int) -> np.ndarray:
 def _forward_gemm(w: np.ndarray, cols: np.ndarray, N: int, out: Pair) -> np.ndarray:
     """out[g] = w[g] (O/G, C/G*KH*KW) @ cols[g]  -> (G, O/G, N*OH*OW) -> (N, O, OH, OW)."""
     G, O = cols.shape[0], w.shape[0]
+    K, L = cols.shape[1], out[0] * out[1]
+    if G == 1 and (L >= 4096 or K <= 16):
+        # NOTE: one product per image writes NCHW directly, without the transposing copy;
+        # measured faster for large images (L >= 64*64: 1.1x) and for a memory-bound first
+        # layer (K <= 16: 3x), slower otherwise, where one product for the batch wins
+        per_image = cols.reshape(K, N, L).transpose(1, 0, 2)  # (N, C*KH*KW, OH*OW)
+        return np.matmul(w.reshape(O, K), per_image).reshape(N, O, *out)
     # the product lands in a scratch buffer: only its (N, O, ...) copy is kept
     result = workspace("gemm", (G, O // G, cols.shape[2]), np.result_type(w, cols))
     np.matmul(w.reshape(G, O // G, -1), cols, out=result)
