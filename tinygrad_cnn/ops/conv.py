@@ -35,6 +35,7 @@ from tinygrad_cnn.ops.windows import (
     Padding,
     Pair,
     check_4d,
+    check_groups,
     output_size,
     pad_or_crop,
     padded,
@@ -307,19 +308,6 @@ class ConvTranspose2dFn(Function):
 # ----------------------------------------------------------------------------------------
 
 
-def _check_groups(op: str, groups: Any, channels: int, x_shape, w_shape) -> int:
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
-        raise TypeError(f"{op}: groups must be an int, got {groups!r}")
-    if groups < 1:
-        raise ValueError(f"{op}: groups must be positive, got {groups}")
-    if x_shape[1] % groups or channels % groups:
-        raise ValueError(
-            f"{op}: input {x_shape} has {x_shape[1]} channels and weight {w_shape} "
-            f"has {channels} filters; both must be divisible by groups={groups}"
-        )
-    return int(groups)
-
-
 def _add_bias(op: str, out_channels: int, bias: Any) -> Tensor | None:
     if bias is None:
         return None
@@ -370,7 +358,7 @@ def conv2d(
     check_4d(x, "conv2d")
     check_4d(weight, "conv2d", "weight (O, C // groups, KH, KW)")
     (_, C, H, W), (O, Cg, KH, KW) = x.shape, weight.shape
-    groups = _check_groups("conv2d", groups, O, x.shape, weight.shape)
+    groups = check_groups("conv2d", groups, O, x.shape, weight.shape)
     if Cg * groups != C:
         raise ValueError(
             f"conv2d: input {x.shape} has {C} channels, but weight {weight.shape} "
@@ -425,7 +413,7 @@ def conv_transpose2d(
     check_4d(x, op)
     check_4d(weight, op, "weight (C_in, O // groups, KH, KW)")
     (N, Cin, H, W), (Cw, Og, KH, KW) = x.shape, weight.shape
-    groups = _check_groups(op, groups, Cw, x.shape, weight.shape)
+    groups = check_groups(op, groups, Cw, x.shape, weight.shape)
     if Cw != Cin:
         raise ValueError(
             f"{op}: input {x.shape} has {Cin} channels, but weight {weight.shape} expects {Cw}"

@@ -98,6 +98,21 @@ def check_4d(x: Tensor, op: str, what: str = "input") -> None:
 # Scratch buffers and padding
 # ----------------------------------------------------------------------------------------
 
+
+def check_groups(op: str, groups: Any, channels: int, x_shape, w_shape) -> int:
+    """groups as an int that divides both the input channels and the filters."""
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
+        raise TypeError(f"{op}: groups must be an int, got {groups!r}")
+    if groups < 1:
+        raise ValueError(f"{op}: groups must be positive, got {groups}")
+    if x_shape[1] % groups or channels % groups:
+        raise ValueError(
+            f"{op}: input {x_shape} has {x_shape[1]} channels and weight {w_shape} "
+            f"has {channels} filters; both must be divisible by groups={groups}"
+        )
+    return int(groups)
+
+
 _WORKSPACES: dict[tuple, np.ndarray] = {}
 
 
