@@ -99,7 +99,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the demo, train, evaluate and summary subcommands."""
     demo = subparsers.add_parser(
         "demo",
-        help="train the course's CNN on synthetic shapes (offline, about a minute)",
+        help="train the course's CNN on synthetic shapes (offline, a few seconds)",
         description="Train the course's MNIST CNN on the synthetic shapes dataset (generated, "
         "no download), report its test accuracy and write a run folder with the checkpoint, "
         "the history and plots.",
