@@ -172,3 +172,21 @@ def test_plots_are_written_for_a_trained_classifier(tmp_path):
         plots.plot_history([], tmp_path / "none.png")
     with pytest.raises(ValueError, match="first_conv: Sequential has no layer with a 4-D weight"):
         plots.plot_filters(_linear(), tmp_path / "none.png")
+
+
+def test_ctrl_c_inside_a_callback_keeps_the_epoch_that_finished():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    x = np.random.default_rng(0).random((8, 1, 2, 2), dtype=np.float32)
+    batches = [(x, (x.sum(axis=(1, 2, 3)) > 2).astype(np.int64))]
+    weights_after = {}
+
+    def checkpoint_that_gets_interrupted(epoch, logs):
+        if epoch == 2:
+            weights_after[epoch] = model.state_dict()
+            raise KeyboardInterrupt  # as if Ctrl-C landed while a checkpoint was written
+
+    history = fit(model, batches, optim.SGD(model.parameters(), lr=0.1), epochs=5,
+                  callbacks=[checkpoint_that_gets_interrupted], verbose=False)  # fmt: skip
+    assert history.interrupted and len(history) == 2
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, weights_after[2][key])  # epoch 2's weights kept

@@ -261,8 +261,23 @@ def fit(
                 val = evaluate(model, val_loader, loss=loss, metrics=tuple(metric_functions))
                 logs.update({f"val_{key}": value for key, value in val.items()})
                 logs["time"], logs["images_per_s"] = logs.pop("time"), logs.pop("images_per_s")
+            history.append(logs)
+            finished_state = _copy_state(model)
+            if verbose:
+                title, figures = f"epoch {epoch}/{epochs}", format_logs(logs)
+                if console.is_terminal:
+                    console.print(
+                        f"[bold]{title}[/bold]  {figures}", highlight=False, soft_wrap=True
+                    )
+                else:
+                    print(f"{title}  {figures}", flush=True)  # plain lines for logs and pipes
+            # NOTE: callbacks (e.g. a per-epoch checkpoint) run inside the try, so a Ctrl-C
+            # that lands while one runs still stops cleanly
+            if any([callback(epoch, logs) is True for callback in callbacks]):
+                break
         except KeyboardInterrupt:
-            _load_state(model, finished_state)
+            if len(history) < epoch:  # stopped inside the epoch: drop its half-done updates
+                _load_state(model, finished_state)
             history.interrupted = True
             if verbose:
                 console.print(
@@ -271,16 +286,6 @@ def fit(
                     highlight=False,
                 )
             return history
-        history.append(logs)
-        finished_state = _copy_state(model)
-        if verbose:
-            title, figures = f"epoch {epoch}/{epochs}", format_logs(logs)
-            if console.is_terminal:
-                console.print(f"[bold]{title}[/bold]  {figures}", highlight=False, soft_wrap=True)
-            else:
-                print(f"{title}  {figures}", flush=True)  # plain lines for logs and pipes
-        if any([callback(epoch, logs) is True for callback in callbacks]):
-            break
     return history
 
 
