@@ -50,7 +50,14 @@ MODELS: dict[str, Callable[..., Any]] = {
 
 
 def register_model(name: str, constructor: Callable[..., Any]) -> None:
-    """Let `load` (and the command line's `--model`) build `constructor(**kwargs)` by name."""
+    """Let `load` (and the command line's `--model`) build `constructor(**kwargs)` by name.
+
+    Example:
+        >>> register_model("my-lenet", lenet)
+        >>> build_model("my-lenet", seed=0).config["name"]  # lenet names itself
+        'lenet'
+        >>> _ = MODELS.pop("my-lenet")
+    """
     MODELS[name] = constructor
 
 
@@ -200,6 +207,12 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     Raises:
         FileNotFoundError: no file at `path`.
         ValueError: not a safetensors file, or not one written by `save`.
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = save(mnist_cnn(seed=0), pathlib.Path(tempfile.mkdtemp()) / "m.safetensors")
+        >>> info = read_metadata(path)
+        >>> info["format"], info["format_version"], info["model"], info["history"]
+        ('tinygrad_cnn', 1, 'mnist-cnn', [])
     """
     _, raw = _read("read_metadata", path)
     return _decode_metadata("read_metadata", path, raw)
@@ -236,7 +249,21 @@ def check_state(
     found: dict[str, np.ndarray],
     source: Any = "checkpoint",
 ) -> None:
-    """Raise one ValueError listing every missing/unexpected key and wrong shape or dtype."""
+    """Raise one ValueError listing every missing/unexpected key and wrong shape or dtype.
+
+    Args:
+        caller: the name the message starts with.
+        expected: the model's state_dict; found: the arrays read; source: names them.
+    Raises:
+        ValueError: any key, shape or dtype that differs (all of them in one message).
+    Example:
+        >>> check_state("demo", {"w": np.zeros(2)}, {"w": np.zeros(2)})  # fits: silent
+        >>> check_state("demo", {"w": np.zeros(2)}, {"w": np.zeros(3)})
+        Traceback (most recent call last):
+        ...
+        ValueError: demo: checkpoint does not fit the model: 'w' has shape (3,), the model
+        expects (2,)
+    """
     problems = []
     missing = [key for key in expected if key not in found]
     unexpected = [key for key in found if key not in expected]
@@ -262,6 +289,13 @@ def load_weights(model: Any, path: str | os.PathLike) -> Any:
 
     Raises:
         FileNotFoundError, ValueError: as `load`.
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = save(mnist_cnn(seed=0), pathlib.Path(tempfile.mkdtemp()) / "m.safetensors")
+        >>> model = load_weights(mnist_cnn(seed=1), path)
+        >>> saved = mnist_cnn(seed=0).state_dict()
+        >>> all(np.array_equal(saved[k], v) for k, v in model.state_dict().items())
+        True
     """
     tensors, _ = _read("load_weights", path)
     check_state("load_weights", model.state_dict(), tensors, path)

@@ -78,7 +78,15 @@ _cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
 
 def data_folder(root: str | os.PathLike | None = None) -> Path:
-    """The data folder: `root` if given, else `$TINYGRAD_CNN_DATA`, else the user cache."""
+    """The data folder: `root` if given, else `$TINYGRAD_CNN_DATA`, else the user cache.
+
+    Example:
+        >>> data_folder("/srv/data").as_posix()
+        '/srv/data'
+        >>> import pathlib
+        >>> data_folder("~/data") == pathlib.Path.home() / "data"
+        True
+    """
     if root is not None:
         return Path(root).expanduser()
     if os.environ.get(ENV_VAR):
@@ -88,7 +96,16 @@ def data_folder(root: str | os.PathLike | None = None) -> Path:
 
 
 def stderr_progress(done: int, total: int) -> None:
-    """The default download progress: one line on stderr, rewritten in place."""
+    """The default download progress: one line on stderr, rewritten in place.
+
+    Example:
+        >>> import contextlib, io
+        >>> line = io.StringIO()
+        >>> with contextlib.redirect_stderr(line):
+        ...     stderr_progress(2**20, 2**21)
+        >>> line.getvalue()
+        '\\r  [###############               ]    1.0 / 2.0 MiB'
+    """
     if total:
         bar = "#" * (30 * done // total)
         line = f"\r  [{bar:<30}] {done / 2**20:6.1f} / {total / 2**20:.1f} MiB"
@@ -98,6 +115,15 @@ def stderr_progress(done: int, total: int) -> None:
 
 
 def sha256_of(path: str | os.PathLike) -> str:
+    """The SHA-256 of the file at `path` as 64 hex digits, read in 1 MiB blocks.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "abc.txt"
+        >>> _ = path.write_bytes(b"abc")
+        >>> sha256_of(path)
+        'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -112,6 +138,14 @@ def download(url: str, dest: Path, sha256: str, progress: Progress | None = stde
     Raises:
         OSError: the network or the disk failed (urllib's errors are OSErrors).
         ValueError: the downloaded bytes have the wrong SHA-256 (nothing is kept).
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> source = folder / "source.bin"
+        >>> _ = source.write_bytes(b"abc")
+        >>> download(source.as_uri(), folder / "copy.bin", sha256_of(source), progress=None)
+        >>> (folder / "copy.bin").read_bytes()
+        b'abc'
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
@@ -196,7 +230,22 @@ def load_dataset(
     root: str | os.PathLike | None = None,
     download: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Load one split of 'mnist' or 'fashion-mnist' (see `load_mnist`)."""
+    """Load one split of 'mnist' or 'fashion-mnist' (see `load_mnist`).
+
+    Shapes:
+        images: (N, 28, 28) uint8; labels: (N,) int64; N = 60000 (train) or 10000 (test).
+    Raises:
+        ValueError: an unknown dataset or split, or a file with the wrong SHA-256.
+        FileNotFoundError: a file is missing and cannot be downloaded.
+    Example:
+        >>> images, labels = load_dataset("fashion-mnist", "test")  # doctest: +SKIP
+        >>> images.shape, labels.shape  # doctest: +SKIP
+        ((10000, 28, 28), (10000,))
+        >>> load_dataset("cifar10")
+        Traceback (most recent call last):
+        ...
+        ValueError: load_dataset: unknown dataset 'cifar10'; choose from ['mnist', 'fashion-mnist']
+    """
     caller = "load_" + dataset.replace("-", "_")
     if dataset not in SOURCES:
         raise ValueError(f"load_dataset: unknown dataset {dataset!r}; choose from {list(SOURCES)}")
@@ -238,6 +287,10 @@ def load_mnist(
         ValueError: a bad split, or a file whose SHA-256 is not the original's.
         FileNotFoundError: a file is missing and cannot be downloaded; the message names the
             files, the folders searched and `TINYGRAD_CNN_DATA`.
+    Example:
+        >>> images, labels = load_mnist("test")  # doctest: +SKIP
+        >>> images.shape, images.dtype, labels[:5]  # doctest: +SKIP
+        ((10000, 28, 28), dtype('uint8'), array([7, 2, 1, 0, 4]))
     """
     return load_dataset("mnist", split, root, download)
 
@@ -247,5 +300,13 @@ def load_fashion_mnist(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fashion-MNIST (Xiao, Rasul, Vollgraf): 28x28 clothing images in 10 classes, named in
     `FASHION_CLASSES`; 6,000 train and 1,000 test images per class. Same arguments, shapes and
-    errors as `load_mnist`."""
+    errors as `load_mnist`.
+
+    Shapes:
+        images: (N, 28, 28) uint8 in 0..255; labels: (N,) int64 in 0..9 (read-only).
+    Example:
+        >>> images, labels = load_fashion_mnist("test")  # doctest: +SKIP
+        >>> FASHION_CLASSES[labels[0]]  # doctest: +SKIP
+        'Ankle boot'
+    """
     return load_dataset("fashion-mnist", split, root, download)

@@ -51,6 +51,10 @@ def make_mnist_seg(
     Raises:
         ValueError: bad n, digits or threshold, or a canvas too small for `digits[1]` digits.
         FileNotFoundError: MNIST is not available (see `load_mnist`).
+    Example:
+        >>> images, masks = make_mnist_seg("test", n=4, size=64, seed=0)  # doctest: +SKIP
+        >>> images.shape, masks.shape, int(masks.max()) <= 10  # doctest: +SKIP
+        ((4, 64, 64), (4, 64, 64), True)
     """
     caller = "make_mnist_seg"
     if not isinstance(n, (int, np.integer)) or n < 1:

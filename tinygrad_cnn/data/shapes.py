@@ -31,7 +31,24 @@ def render_shapes(
     size: int,
 ) -> np.ndarray:
     """Boolean masks (M, size, size) of M shapes; `kinds` index `SHAPE_CLASSES`, the other
-    arrays (M,) give each shape's center (pixels), outer radius (pixels) and angle (radians)."""
+    arrays (M,) give each shape's center (pixels), outer radius (pixels) and angle (radians).
+
+    Shapes:
+        kinds, center_y, center_x, radius, angle: (M,); out: (M, size, size) bool.
+    Example:
+        >>> one = lambda value: np.array([value])
+        >>> square = render_shapes(one(1), one(3.0), one(3.0), one(2.5), one(0.0), size=7)
+        >>> square.shape, square.dtype
+        ((1, 7, 7), dtype('bool'))
+        >>> square[0].astype(int)
+        array([[0, 0, 0, 0, 0, 0, 0],
+               [0, 1, 1, 1, 1, 1, 0],
+               [0, 1, 1, 1, 1, 1, 0],
+               [0, 1, 1, 1, 1, 1, 0],
+               [0, 1, 1, 1, 1, 1, 0],
+               [0, 1, 1, 1, 1, 1, 0],
+               [0, 0, 0, 0, 0, 0, 0]])
+    """
     coords = np.arange(size, dtype=np.float32)
     dy = coords[None, :, None] - center_y[:, None, None].astype(np.float32)  # (M, size, 1)
     dx = coords[None, None, :] - center_x[:, None, None].astype(np.float32)  # (M, 1, size)
