@@ -61,13 +61,29 @@ class no_grad(contextlib.ContextDecorator):
 
 
 def is_grad_enabled() -> bool:
-    """True unless inside a `no_grad()` block."""
+    """True unless inside a `no_grad()` block.
+
+    Example:
+        >>> from tinygrad_cnn import no_grad
+        >>> with no_grad():
+        ...     print(is_grad_enabled())
+        False
+        >>> is_grad_enabled()
+        True
+    """
     return _grad_enabled
 
 
 @contextlib.contextmanager
 def module_scope(module: Any):
-    """Record `module` as the innermost scope of tensors created in the `with` body."""
+    """Record `module` as the innermost scope of tensors created in the `with` body.
+
+    Example:
+        >>> with module_scope("outer"), module_scope("inner"):
+        ...     t = Tensor([1.0])
+        >>> t._scope
+        ('outer', 'inner')
+    """
     global _scope
     outer = _scope
     _scope = outer + (module,)
@@ -117,6 +133,21 @@ class Function:
             gets grad = dL/d(out) in the output's shape and returns dL/d(input) in each
             input's shape, or None where `self.needs_input_grad[i]` is False.
         name: the label of the node in graph drawings.
+
+    Example:
+        >>> class DoubleFn(Function):
+        ...     name = "double"
+        ...     def forward(self, x):
+        ...         return 2 * x
+        ...     def backward(self, grad):
+        ...         return (2 * grad,)
+        >>> x = Tensor([1.0, 2.0], requires_grad=True)
+        >>> y = DoubleFn.apply(x)
+        >>> y.data
+        array([2., 4.], dtype=float32)
+        >>> y.sum().backward()
+        >>> x.grad
+        array([2., 2.], dtype=float32)
     """
 
     name = "function"
@@ -384,7 +415,17 @@ class Tensor:
 
 
 def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:
-    """`value` as a Tensor. Python numbers take `like`'s dtype, so float32 stays float32."""
+    """`value` as a Tensor. Python numbers take `like`'s dtype, so float32 stays float32.
+
+    Raises:
+        TypeError: value is not a Tensor, an array, a list/tuple or a number.
+
+    Example:
+        >>> as_tensor(2, like=Tensor(np.zeros(3))).dtype
+        dtype('float64')
+        >>> as_tensor([1, 2]).data
+        array([1., 2.], dtype=float32)
+    """
     if isinstance(value, Tensor):
         return value
     if like is not None and isinstance(value, (int, float, bool, np.number)):

@@ -74,6 +74,12 @@ def col2im(
     dcols (N, C, KH, KW, OH, OW) -> dxp (N, C, Hp, Wp). One vectorised add per kernel tap (u, v):
     windows overlap when the stride is smaller than the kernel, so the taps accumulate.
     Returns a view of a scratch buffer, valid until the next call: copy what you keep.
+
+    Example:
+        >>> col2im(np.ones((1, 1, 2, 2, 2, 2)), (1, 1, 3, 3), (1, 1), (1, 1))[0, 0]
+        array([[1., 2., 1.],
+               [2., 4., 2.],
+               [1., 2., 1.]])
     """
     N, C, KH, KW, OH, OW = dcols.shape
     (sh, sw), (dh, dw) = stride, dilation

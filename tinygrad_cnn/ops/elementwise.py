@@ -252,17 +252,32 @@ def add(x: Tensor | float, y: Tensor | float) -> Tensor:
 
 
 def sub(x: Tensor | float, y: Tensor | float) -> Tensor:
-    """x - y with numpy broadcasting."""
+    """x - y with numpy broadcasting.
+
+    Example:
+        >>> sub(Tensor([1.0, 2.0]), 10).data
+        array([-9., -8.], dtype=float32)
+    """
     return SubFn.apply(*_binary("sub", x, y))
 
 
 def mul(x: Tensor | float, y: Tensor | float) -> Tensor:
-    """x * y with numpy broadcasting."""
+    """x * y with numpy broadcasting.
+
+    Example:
+        >>> mul(Tensor([1.0, 2.0]), Tensor([3.0, 4.0])).data
+        array([3., 8.], dtype=float32)
+    """
     return MulFn.apply(*_binary("mul", x, y))
 
 
 def div(x: Tensor | float, y: Tensor | float) -> Tensor:
-    """x / y with numpy broadcasting."""
+    """x / y with numpy broadcasting.
+
+    Example:
+        >>> div(Tensor([1.0, 3.0]), 2).data
+        array([0.5, 1.5], dtype=float32)
+    """
     return DivFn.apply(*_binary("div", x, y))
 
 
@@ -279,17 +294,32 @@ def pow(x: Tensor | float, y: Tensor | float) -> Tensor:
 
 
 def neg(x: Tensor) -> Tensor:
-    """-x"""
+    """-x
+
+    Example:
+        >>> neg(Tensor([1.0, -2.0])).data
+        array([-1.,  2.], dtype=float32)
+    """
     return NegFn.apply(as_tensor(x))
 
 
 def exp(x: Tensor) -> Tensor:
-    """e ** x, elementwise."""
+    """e ** x, elementwise.
+
+    Example:
+        >>> exp(Tensor(np.array([0.0, 1.0]))).data
+        array([1.        , 2.71828183])
+    """
     return ExpFn.apply(as_tensor(x))
 
 
 def log(x: Tensor) -> Tensor:
-    """Natural logarithm, elementwise (nan below 0, -inf at 0, as numpy)."""
+    """Natural logarithm, elementwise (nan below 0, -inf at 0, as numpy).
+
+    Example:
+        >>> log(Tensor(np.array([1.0, np.e]))).data
+        array([0., 1.])
+    """
     return LogFn.apply(as_tensor(x))
 
 
@@ -304,10 +334,20 @@ def relu(x: Tensor) -> Tensor:
 
 
 def sigmoid(x: Tensor) -> Tensor:
-    """1 / (1 + e^-x), elementwise, without overflow for large |x|."""
+    """1 / (1 + e^-x), elementwise, without overflow for large |x|.
+
+    Example:
+        >>> sigmoid(Tensor(np.array([-1000.0, 0.0, 1000.0]))).data
+        array([0. , 0.5, 1. ])
+    """
     return SigmoidFn.apply(as_tensor(x))
 
 
 def tanh(x: Tensor) -> Tensor:
-    """Hyperbolic tangent, elementwise."""
+    """Hyperbolic tangent, elementwise.
+
+    Example:
+        >>> tanh(Tensor(np.array([0.0, 1.0]))).data.round(4)
+        array([0.    , 0.7616])
+    """
     return TanhFn.apply(as_tensor(x))

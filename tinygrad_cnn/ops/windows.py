@@ -22,7 +22,18 @@ Padding = tuple[Pair, Pair]  # ((top, bottom), (left, right))
 
 
 def pair(value: Any, what: str, op: str, minimum: int = 1) -> Pair:
-    """An int or a pair of ints as (height, width), each at least `minimum`."""
+    """An int or a pair of ints as (height, width), each at least `minimum`.
+
+    Raises:
+        TypeError: value is not an int or a pair of ints.
+        ValueError: a value is below `minimum`.
+
+    Example:
+        >>> pair(3, "stride", "conv2d")
+        (3, 3)
+        >>> pair((2, 1), "padding", "conv2d", minimum=0)
+        (2, 1)
+    """
     values = (value, value) if isinstance(value, (int, np.integer)) else value
     if (
         not isinstance(values, (tuple, list))
@@ -74,8 +85,15 @@ def output_size(
     op: str,
     x_shape: tuple[int, ...],
 ) -> Pair:
-    """(OH, OW) = ((H + top + bottom - (KH-1)*d - 1) // s + 1, same for W); raises when the
-    (dilated) kernel is larger than the padded input."""
+    """(OH, OW) = ((H + top + bottom - (KH-1)*d - 1) // s + 1, same for W).
+
+    Raises:
+        ValueError: the (dilated) kernel is larger than the padded input.
+
+    Example:
+        >>> output_size((5, 5), (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), "conv2d", (1, 1, 5, 5))
+        (3, 3)
+    """
     padded = tuple(n + lo + hi for n, (lo, hi) in zip(size, padding))
     reach = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation))
     if reach[0] > padded[0] or reach[1] > padded[1]:
@@ -89,6 +107,14 @@ def output_size(
 
 
 def check_4d(x: Tensor, op: str, what: str = "input") -> None:
+    """Raise ValueError (naming `op`, `what` and the shape) unless x is 4-D (N, C, H, W).
+
+    Example:
+        >>> check_4d(Tensor(np.zeros((4, 4))), "conv2d")
+        Traceback (most recent call last):
+        ...
+        ValueError: conv2d: input must be 4-D (N, C, H, W), got shape (4, 4)
+    """
     if x.ndim != 4:
         hint = " (add a batch axis: x.reshape(1, *x.shape))" if x.ndim == 3 else ""
         raise ValueError(f"{op}: {what} must be 4-D (N, C, H, W), got shape {x.shape}{hint}")
@@ -100,7 +126,16 @@ def check_4d(x: Tensor, op: str, what: str = "input") -> None:
 
 
 def check_groups(op: str, groups: Any, channels: int, x_shape, w_shape) -> int:
-    """groups as an int that divides both the input channels and the filters."""
+    """groups as an int that divides both the input channels and the filters.
+
+    Raises:
+        TypeError: groups is not an int.
+        ValueError: groups is not positive or does not divide the channels and filters.
+
+    Example:
+        >>> check_groups("conv2d", 2, 8, (1, 4, 5, 5), (8, 2, 3, 3))
+        2
+    """
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
         raise TypeError(f"{op}: groups must be an int, got {groups!r}")
     if groups < 1:
@@ -123,6 +158,10 @@ def workspace(tag: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     more than filling it, so one flat buffer per (tag, dtype) is kept, grown to the largest
     size asked for, and each call gets a view of its first prod(shape) elements. One buffer
     per tag (not one per shape) keeps the memory held between steps to the largest layer's.
+
+    Example:
+        >>> workspace("doc", (2, 3), np.float32).shape
+        (2, 3)
     """
     key = (tag, np.dtype(dtype).str)
     size = int(np.prod(shape))
@@ -133,7 +172,16 @@ def workspace(tag: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
 
 
 def padded(x: np.ndarray, padding: Padding, value: float, tag: str) -> np.ndarray:
-    """x with `value` around its last two axes, in a scratch buffer (x itself when no padding)."""
+    """x with `value` around its last two axes, in a scratch buffer (x itself when no padding).
+
+    Shapes:
+        x: (N, C, H, W) -> (N, C, H + top + bottom, W + left + right)
+
+    Example:
+        >>> padded(np.ones((1, 1, 1, 2)), ((1, 0), (0, 1)), 0.0, "doc")[0, 0]
+        array([[0., 0., 0.],
+               [1., 1., 0.]])
+    """
     (top, bottom), (left, right) = padding
     if top == bottom == left == right == 0:
         return x
@@ -148,7 +196,16 @@ def padded(x: np.ndarray, padding: Padding, value: float, tag: str) -> np.ndarra
 
 
 def pad_or_crop(x: np.ndarray, sides: Padding) -> np.ndarray:
-    """Pad the last two axes with zeros where a side is positive, cut where it is negative."""
+    """Pad the last two axes with zeros where a side is positive, cut where it is negative.
+
+    Shapes:
+        x: (N, C, H, W) -> (N, C, H + top + bottom, W + left + right)
+
+    Example:
+        >>> pad_or_crop(np.ones((1, 1, 3, 3)), ((-1, 0), (1, -2)))[0, 0]
+        array([[0., 1.],
+               [0., 1.]])
+    """
     (top, bottom), (left, right) = sides
     H, W = x.shape[2:]
     x = x[:, :, max(-top, 0) : H - max(-bottom, 0), max(-left, 0) : W - max(-right, 0)]
