@@ -44,6 +44,11 @@ def walk(roots: list[Tensor]) -> list[Tensor]:
 
     Iterative depth-first search, like `Tensor._topological_order`, but it also visits the
     inputs that need no gradient, since the forward view draws them.
+
+    Example:
+        >>> a, b = Tensor([1.0], requires_grad=True), Tensor([2.0])
+        >>> [t._ctx.name if t._ctx else "leaf" for t in walk([a * b + a])]
+        ['leaf', 'leaf', 'mul', 'add']
     """
     order: list[Tensor] = []
     seen: set[int] = set()
@@ -67,6 +72,12 @@ class Names:
 
     The model is the outermost module of a tensor's scope; its `named_modules()` and
     `named_parameters()` give `features.0` and `features.0.weight`.
+
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> out = nn.Sequential(nn.Linear(2, 1), nn.ReLU())(Tensor(np.ones((1, 2))))
+        >>> sorted(Names(walk([out])).parameter.values())
+        ['0.bias', '0.weight']
     """
 
     def __init__(self, tensors: list[Tensor]):
@@ -115,6 +126,8 @@ class Names:
 
 @dataclass
 class Node:
+    """One box of a drawing: its id, style kind, label lines and enclosing modules."""
+
     id: str
     kind: str  # a key of labels.STYLES
     lines: list[str]  # escaped label lines
@@ -125,6 +138,8 @@ class Node:
 
 @dataclass
 class Edge:
+    """An arrow from node `src` to node `dst`, labelled from `tensor` (shape, dtype)."""
+
     src: str
     dst: str
     tensor: Tensor  # the value passed (forward) or whose gradient is passed (backward)
@@ -132,6 +147,16 @@ class Edge:
 
 @dataclass
 class Drawing:
+    """The nodes and edges of one drawing; `add` makes a node with a fresh id.
+
+    Example:
+        >>> drawing = Drawing()
+        >>> drawing.add("op", "op", ["<B>add</B>"]), drawing.add("op", "op", ["<B>mul</B>"])
+        ('op1', 'op2')
+        >>> drawing.nodes[1]
+        Node(id='op2', kind='op', lines=['<B>mul</B>'], chain=(), bad=False, call=None)
+    """
+
     nodes: list[Node] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
     counter: Any = field(default_factory=lambda: itertools.count(1))
@@ -145,6 +170,7 @@ class Drawing:
         bad: bool = False,
         call: int | None = None,
     ) -> str:
+        """Append a node whose id is `prefix` and a running number; return that id."""
         node = Node(f"{prefix}{next(self.counter)}", kind, lines, chain, bad, call)
         self.nodes.append(node)
         return node.id
@@ -156,6 +182,10 @@ def box_key(node: Node, levels: int) -> tuple:
     A box is a module, except that a module with neither parameters nor submodules (ReLU,
     MaxPool2d) gets one box per call, so a pool reused at every level of a U-Net is drawn
     where each call happens rather than as one knot.
+
+    Example:
+        >>> box_key(Node("op1", "op", ["<B>add</B>"]), levels=0)  # drawn outside any module
+        ()
     """
     key = tuple(id(m) for m in node.chain[:levels])
     if levels and levels == len(node.chain) and node.call is not None:
@@ -236,7 +266,18 @@ def _output_lines(tensor: Tensor, show_shapes: bool, backward: bool) -> list[str
 def forward_view(
     roots: list[Tensor], order: list[Tensor], names: Names, show_shapes: bool, show_grads: bool
 ) -> Drawing:
-    """One node per op and per leaf; edges carry values from inputs to the ops using them."""
+    """One node per op and per leaf; edges carry values from inputs to the ops using them.
+
+    Example:
+        >>> x = Tensor([1.0, 2.0], requires_grad=True)
+        >>> y = (x * x).sum()
+        >>> order = walk([y])
+        >>> drawing = forward_view([y], order, Names(order), show_shapes=True, show_grads=False)
+        >>> [node.kind for node in drawing.nodes]
+        ['grad_tensor', 'op', 'op', 'output']
+        >>> [(edge.src, edge.dst) for edge in drawing.edges]
+        [('leaf1', 'op2'), ('leaf1', 'op2'), ('op2', 'op3'), ('op3', 'out4')]
+    """
     drawing = Drawing()
     node_of: dict[int, str] = {}
     for tensor in order:
@@ -259,7 +300,16 @@ def forward_view(
 def backward_view(
     roots: list[Tensor], order: list[Tensor], names: Names, show_shapes: bool, show_grads: bool
 ) -> Drawing:
-    """One node per op's backward, from the loss to the leaves that require grad."""
+    """One node per op's backward, from the loss to the leaves that require grad.
+
+    Example:
+        >>> x = Tensor([1.0, 2.0], requires_grad=True)
+        >>> y = (x * x).sum()
+        >>> order = walk([y])
+        >>> drawing = backward_view([y], order, Names(order), show_shapes=True, show_grads=False)
+        >>> [node.kind for node in drawing.nodes]
+        ['output', 'grad_fn', 'grad_fn', 'grad_tensor']
+    """
     drawing = Drawing()
     starts = [
         (root, drawing.add("out", "output", _output_lines(root, show_shapes, True)))
@@ -294,6 +344,15 @@ def collapse(
 
     Edges inside a folded module disappear; edges crossing its border attach to its node,
     whose label gives the module, the shapes going in -> out and its parameter count.
+
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> out = nn.Sequential(nn.Linear(2, 1), nn.ReLU())(Tensor(np.ones((1, 2))))
+        >>> order = walk([out])
+        >>> names = Names(order)
+        >>> drawing = forward_view([out], order, names, show_shapes=True, show_grads=False)
+        >>> [node.kind for node in collapse(drawing, 1, names, True, False).nodes]
+        ['input', 'module', 'module', 'output']
     """
     folded = Drawing(counter=drawing.counter)
     group_of: dict[str, str] = {}  # node id -> id of the module node that swallowed it

@@ -63,13 +63,26 @@ FORMATS = ("svg", "png", "pdf")
 
 
 class GraphvizMissingError(RuntimeError):
-    """The Graphviz `dot` program is not installed (the DOT text can still be had)."""
+    """The Graphviz `dot` program is not installed (the DOT text can still be had).
+
+    Example:
+        >>> issubclass(GraphvizMissingError, RuntimeError)
+        True
+    """
 
 
 class Graph(graphviz.Digraph):
-    """A `graphviz.Digraph` whose `render`/`pipe` say what to install when `dot` is missing."""
+    """A `graphviz.Digraph` whose `render`/`pipe` say what to install when `dot` is missing.
+
+    Example:
+        >>> graph = Graph()
+        >>> graph.edge("a", "b")
+        >>> graph.source
+        'digraph {\\n\\ta -> b\\n}\\n'
+    """
 
     def render(self, *args: Any, **kwargs: Any) -> str:
+        """`graphviz.Digraph.render`, raising GraphvizMissingError when `dot` is missing."""
         try:
             return super().render(*args, **kwargs)
         except graphviz.ExecutableNotFound as error:
@@ -79,6 +92,7 @@ class Graph(graphviz.Digraph):
             ) from error
 
     def pipe(self, *args: Any, **kwargs: Any) -> Any:
+        """`graphviz.Digraph.pipe`, raising GraphvizMissingError when `dot` is missing."""
         try:
             return super().pipe(*args, **kwargs)
         except graphviz.ExecutableNotFound as error:
@@ -183,6 +197,13 @@ def save_graph(graph: graphviz.Digraph, path: str | Path) -> Path:
     Raises:
         ValueError: an unknown suffix.
         GraphvizMissingError: `dot` is missing (the DOT text is written next to `path`).
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> graph = draw_graph(Tensor([1.0], requires_grad=True) * 2)
+        >>> path = save_graph(graph, folder / "graph.dot")  # .svg/.png/.pdf need `dot`
+        >>> path.read_text().startswith("digraph")
+        True
     """
     path = Path(path)
     suffix = path.suffix.lower().lstrip(".")

@@ -57,38 +57,74 @@ TINY = 4  # tensors with at most this many elements show their values, as microg
 
 
 def esc(text: Any) -> str:
-    """`text` escaped for an HTML-like label: & < > " ' become entities."""
+    """`text` escaped for an HTML-like label: & < > " ' become entities.
+
+    Example:
+        >>> esc('a<b & "c"')
+        'a&lt;b &amp; &quot;c&quot;'
+    """
     return html.escape(str(text), quote=True)
 
 
 def html_label(lines: list[str]) -> str:
-    """Join already-escaped lines into one HTML-like label."""
+    """Join already-escaped lines into one HTML-like label.
+
+    Example:
+        >>> html_label([bold("add"), esc("x")])
+        '<<B>add</B><BR/>x>'
+    """
     return "<" + "<BR/>".join(lines) + ">"
 
 
 def small(text: str, colour: str | None = None) -> str:
-    """An escaped line in a smaller font (optionally coloured)."""
+    """An escaped line in a smaller font (optionally coloured).
+
+    Example:
+        >>> small("a<b", "#dc2626")
+        '<FONT POINT-SIZE="10" COLOR="#dc2626">a&lt;b</FONT>'
+    """
     colour_attr = f' COLOR="{colour}"' if colour else ""
     return f'<FONT POINT-SIZE="10"{colour_attr}>{esc(text)}</FONT>'
 
 
 def bold(text: str) -> str:
+    """An escaped line in bold.
+
+    Example:
+        >>> bold("conv2d")
+        '<B>conv2d</B>'
+    """
     return f"<B>{esc(text)}</B>"
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
-    """(2, 8, 28, 28) as written in Python; a scalar is ()."""
+    """(2, 8, 28, 28) as written in Python; a scalar is ().
+
+    Example:
+        >>> shape_text((np.int64(2), 8)), shape_text(())
+        ('(2, 8)', '()')
+    """
     return str(tuple(int(n) for n in shape))
 
 
 def dtype_text(dtype: np.dtype) -> str:
-    """float32 -> f32, float64 -> f64 (short, for edge labels)."""
+    """float32 -> f32, float64 -> f64 (short, for edge labels).
+
+    Example:
+        >>> dtype_text(np.float32), dtype_text(np.dtype('int64'))
+        ('f32', 'i64')
+    """
     dtype = np.dtype(dtype)
     return f"{dtype.kind}{dtype.itemsize * 8}"
 
 
 def number(value: float) -> str:
-    """A value the way micrograd prints it: 4 decimals, or scientific when huge or tiny."""
+    """A value the way micrograd prints it: 4 decimals, or scientific when huge or tiny.
+
+    Example:
+        >>> number(0.5), number(1234567.0), number(float('nan'))
+        ('0.5000', '1.235e+06', 'nan')
+    """
     value = float(value)
     if value != value or value in (float("inf"), float("-inf")):
         return str(value)
@@ -98,7 +134,12 @@ def number(value: float) -> str:
 
 
 def values_text(array: np.ndarray) -> str:
-    """The values of a tiny array: `6.0000` for a scalar, `[1.0000, -2.0000]` otherwise."""
+    """The values of a tiny array: `6.0000` for a scalar, `[1.0000, -2.0000]` otherwise.
+
+    Example:
+        >>> values_text(np.array(6.0)), values_text(np.array([1.0, -2.0]))
+        ('6.0000', '[1.0000, -2.0000]')
+    """
     array = np.asarray(array)
     if array.ndim == 0:
         return number(array)
@@ -107,7 +148,14 @@ def values_text(array: np.ndarray) -> str:
 
 def grad_lines(grad: np.ndarray | None) -> tuple[list[str], bool]:
     """Label lines for a gradient (its values when tiny, else its shape and norm) and whether
-    it holds NaN or inf. A missing gradient reads `grad: None`."""
+    it holds NaN or inf. A missing gradient reads `grad: None`.
+
+    Example:
+        >>> grad_lines(np.ones((3, 4)))
+        (['<FONT POINT-SIZE="10">grad (3, 4) norm 3.4641</FONT>'], False)
+        >>> grad_lines(np.array([1.0, np.nan]))[1]
+        True
+    """
     if grad is None:
         return [small("grad: None")], False
     finite = bool(np.all(np.isfinite(grad)))
@@ -160,7 +208,12 @@ def _value_text(value: Any, key: str = "") -> str:
 
 
 def index_text(index: Any) -> str:
-    """A numpy basic index as written in code: (slice(None), 0) -> [:, 0]."""
+    """A numpy basic index as written in code: (slice(None), 0) -> [:, 0].
+
+    Example:
+        >>> index_text((slice(None), 0, slice(1, None, 2), Ellipsis))
+        '[:, 0, 1::2, ...]'
+    """
     parts = index if isinstance(index, tuple) else (index,)
     out = []
     for part in parts:
@@ -237,6 +290,11 @@ def module_summary(module: Any) -> str:
     Layers with channels or features are summarised from their attributes (stride and padding
     only when not the defaults); other modules use `extra_repr()` (PyTorch's convention) with
     pairs such as (2, 2) shortened to 2.
+
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> module_summary(nn.Conv2d(1, 8, 3)), module_summary(nn.Linear(400, 100))
+        ('Conv2d(1 -> 8, k=3)', 'Linear(400 -> 100)')
     """
     name = type(module).__name__
     attrs = vars(module) if hasattr(module, "__dict__") else {}
@@ -261,13 +319,25 @@ def module_summary(module: Any) -> str:
 
 
 def module_title(path: str, module: Any) -> str:
-    """`features.0: Conv2d(1 -> 8, k=3)`; the model itself (path '') has no path prefix."""
+    """`features.0: Conv2d(1 -> 8, k=3)`; the model itself (path '') has no path prefix.
+
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> module_title('features.0', nn.Conv2d(1, 8, 3))
+        'features.0: Conv2d(1 -> 8, k=3)'
+    """
     summary = module_summary(module)
     return f"{path}: {summary}" if path else summary
 
 
 def parameter_count(module: Any) -> int:
-    """How many numbers a module learns (0 when it has no `parameters()`)."""
+    """How many numbers a module learns (0 when it has no `parameters()`).
+
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> parameter_count(nn.Linear(4, 2)), parameter_count(object())
+        (10, 0)
+    """
     parameters = getattr(module, "parameters", None)
     if not callable(parameters):
         return 0
@@ -275,5 +345,10 @@ def parameter_count(module: Any) -> int:
 
 
 def count_text(count: int) -> str:
-    """12345 -> '12,345 params'."""
+    """12345 -> '12,345 params'.
+
+    Example:
+        >>> count_text(12345), count_text(1)
+        ('12,345 params', '1 param')
+    """
     return f"{count:,} param{'s' if count != 1 else ''}"

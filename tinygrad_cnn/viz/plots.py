@@ -52,8 +52,17 @@ def plot_history(
     Args:
         history: fit's History (a list of per-epoch dicts with 'epoch', 'loss', 'val_loss', ...).
         metric: the metric to draw on the right, shown in percent.
+    Returns:
+        The path written (a PNG).
     Raises:
         ValueError: an empty history.
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> history = [{"epoch": 1, "loss": 0.9, "accuracy": 0.7},
+        ...            {"epoch": 2, "loss": 0.5, "accuracy": 0.85}]
+        >>> plot_history(history, folder / "curves.png").exists()
+        True
     """
     if not history:
         raise ValueError("plot_history: the history is empty (no finished epoch)")
@@ -117,6 +126,14 @@ def plot_confusion_matrix(
 
     Raises:
         ValueError: labels and predictions of different lengths.
+    Shapes:
+        labels, predicted: (N,) class ids (any shape is flattened).
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> labels, predicted = np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2])
+        >>> plot_confusion_matrix(labels, predicted, folder / "confusion.png").exists()
+        True
     """
     labels, predicted = np.asarray(labels).ravel(), np.asarray(predicted).ravel()
     if labels.shape != predicted.shape:
@@ -182,6 +199,13 @@ def plot_misclassified(
 
     Args:
         images: (N, H, W) or (N, 1, H, W) in any range; labels: (N,); logits: (N, classes).
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> images, labels = np.random.default_rng(0).random((3, 8, 8)), np.array([0, 1, 1])
+        >>> logits = np.array([[2.0, 0.0], [3.0, 1.0], [0.0, 1.0]])  # the second one is wrong
+        >>> plot_misclassified(images, labels, logits, folder / "wrong.png").exists()
+        True
     """
     images, labels, logits = np.asarray(images), np.asarray(labels), np.asarray(logits)
     predicted = logits.argmax(axis=1)
@@ -218,6 +242,10 @@ def first_conv(model: Any) -> Any:
 
     Raises:
         ValueError: the model has no convolution.
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> first_conv(nn.Sequential(nn.Linear(4, 4), nn.Conv2d(1, 8, 3))).weight.shape
+        (8, 1, 3, 3)
     """
     for module in model.modules():
         weight = getattr(module, "weight", None)
@@ -235,6 +263,15 @@ def plot_filters(model: Any, path: str | Path, title: str = "first-layer filters
     """The first conv layer's kernels, one square each, on a shared colour scale around 0.
 
     Red weights excite, blue ones inhibit; with several input channels, channel 0 is shown.
+
+    Shapes:
+        the first conv's weight (O, C, KH, KW): O squares of KH x KW (channel 0).
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> from tinygrad_cnn import nn
+        >>> plot_filters(nn.Sequential(nn.Conv2d(1, 4, 3)), folder / "filters.png").exists()
+        True
     """
     conv = first_conv(model)
     weight = np.asarray(conv.weight.data)  # (O, C, KH, KW)
@@ -265,6 +302,13 @@ def plot_feature_maps(
 
     Args:
         image: one image, (C, H, W) or (H, W), scaled as the model was trained (e.g. /255).
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> from tinygrad_cnn import nn
+        >>> model = nn.Sequential(nn.Conv2d(1, 4, 3))
+        >>> plot_feature_maps(model, np.ones((8, 8)), folder / "maps.png").exists()
+        True
     """
     conv = first_conv(model)
     image = np.asarray(image, dtype=np.float32)

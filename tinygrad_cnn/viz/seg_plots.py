@@ -110,6 +110,14 @@ def plot_mask_grid(
         the path written.
     Raises:
         ValueError: the arrays do not describe the same N examples of the same size.
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> images = np.zeros((2, 1, 8, 8), dtype=np.float32)
+        >>> masks = np.zeros((2, 8, 8), dtype=np.int64)
+        >>> masks[:, 2:5, 2:5] = 1
+        >>> plot_mask_grid(images, masks, masks, 2, folder / "masks.png").exists()
+        True
     """
     images, true_masks = np.asarray(images), np.asarray(true_masks)
     predicted_masks = np.asarray(predicted_masks)
@@ -171,6 +179,12 @@ def plot_segmentation_history(history: Sequence[dict[str, Any]], path: str | Pat
             val_mean_iou, pixel_accuracy, val_pixel_accuracy); missing keys are skipped.
     Returns:
         the path written.
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> history = [{"loss": 0.8, "mean_iou": 0.4}, {"loss": 0.5, "mean_iou": 0.6}]
+        >>> plot_segmentation_history(history, folder / "curves.png").exists()
+        True
     """
     if not history:
         raise ValueError("plot_segmentation_history: the history is empty")
@@ -208,6 +222,18 @@ def segmentation_report(run: Any, folder: str | Path, count: int = 8) -> dict[st
         folder: where the PNGs go; count: how many test examples the grid shows.
     Returns:
         {"curves": path, "masks": path} (curves only when there is a history).
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> from types import SimpleNamespace
+        >>> masks = np.zeros((2, 8, 8), dtype=np.int64)
+        >>> masks[:, 2:5, 2:5] = 1
+        >>> run = SimpleNamespace(
+        ...     images=np.zeros((2, 1, 8, 8)), labels=masks, logits=np.zeros((2, 2, 8, 8)),
+        ...     history=[{"loss": 0.5, "mean_iou": 0.6}], title="demo",
+        ...     info=SimpleNamespace(class_names=("background", "square")))
+        >>> {name: path.name for name, path in segmentation_report(run, folder).items()}
+        {'curves': 'curves.png', 'masks': 'masks.png'}
     """
     from tinygrad_cnn.metrics import confusion_matrix, iou_per_class, predict_classes
 
