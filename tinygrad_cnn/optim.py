@@ -35,7 +35,22 @@ from tinygrad_cnn.tensor import Tensor
 class Optimizer:
     """What every optimizer shares: the parameter list, per-parameter state, zero_grad,
     state_dict. Subclasses set their hyperparameters as attributes (listed in `_hyper`)
-    and write `step`."""
+    and write `step`.
+
+    Raises:
+        TypeError: params is a single Tensor or holds something that is not a Tensor.
+        ValueError: params is empty or lr is negative.
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> class Halve(Optimizer):
+        ...     def step(self):
+        ...         for p in self.params:
+        ...             p.data *= 0.5
+        >>> w = nn.Parameter(np.array([4.0]))
+        >>> Halve([w, w], lr=0.1).step()     # a parameter listed twice is updated once
+        >>> w.data
+        array([2.])
+    """
 
     _hyper: tuple[str, ...] = ("lr",)
 
@@ -287,7 +302,17 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter): each step first shrinks
     p *= 1 - lr * weight_decay, then takes the Adam step on the plain gradient
-    (as `torch.optim.AdamW`, default weight_decay 0.01)."""
+    (as `torch.optim.AdamW`, default weight_decay 0.01).
+
+    Example:
+        >>> from tinygrad_cnn import nn, optim
+        >>> w = nn.Parameter(np.array([1.0, -2.0]))
+        >>> opt = optim.AdamW([w], lr=0.1, weight_decay=0.5)
+        >>> (w * w).sum().backward()
+        >>> opt.step()              # shrink by 1 - 0.1*0.5, then move each element by about lr
+        >>> w.data.round(6)
+        array([ 0.85, -1.8 ])
+    """
 
     decoupled_weight_decay = True
 
@@ -308,7 +333,21 @@ class AdamW(Adam):
 
 
 class LRScheduler:
-    """Sets `optimizer.lr` from the epoch count: lr = lr_at(epoch), epoch 0 = the start."""
+    """Sets `optimizer.lr` from the epoch count: lr = lr_at(epoch), epoch 0 = the start.
+
+    Subclasses write `lr_at`; call `step()` once per epoch.
+
+    Raises:
+        TypeError: optimizer is not an Optimizer.
+    Example:
+        >>> from tinygrad_cnn import nn, optim
+        >>> class Halving(LRScheduler):
+        ...     def lr_at(self, epoch):
+        ...         return self.base_lr / 2**epoch
+        >>> schedule = Halving(optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0))
+        >>> schedule.step(); schedule.step(); schedule.get_last_lr()
+        [0.25]
+    """
 
     def __init__(self, optimizer: Optimizer):
         if not isinstance(optimizer, Optimizer):

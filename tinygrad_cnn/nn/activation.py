@@ -17,28 +17,61 @@ from tinygrad_cnn.tensor import Tensor
 
 
 class ReLU(Module):
-    """max(x, 0), elementwise."""
+    """max(x, 0), elementwise.
+
+    Shapes:
+        x: any shape -> out: the same shape.
+
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> nn.ReLU()(Tensor([-1.0, 2.0])).data
+        array([0., 2.], dtype=float32)
+    """
 
     def forward(self, x: Tensor) -> Tensor:
         return ops.relu(x)
 
 
 class Sigmoid(Module):
-    """1 / (1 + e^-x), elementwise."""
+    """1 / (1 + e^-x), elementwise.
+
+    Shapes:
+        x: any shape -> out: the same shape.
+
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> nn.Sigmoid()(Tensor([0.0])).data
+        array([0.5], dtype=float32)
+    """
 
     def forward(self, x: Tensor) -> Tensor:
         return ops.sigmoid(x)
 
 
 class Tanh(Module):
-    """tanh(x), elementwise."""
+    """tanh(x), elementwise.
+
+    Shapes:
+        x: any shape -> out: the same shape.
+
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> nn.Tanh()(Tensor([0.0])).data
+        array([0.], dtype=float32)
+    """
 
     def forward(self, x: Tensor) -> Tensor:
         return ops.tanh(x)
 
 
 class Identity(Module):
-    """Returns its input unchanged (a placeholder where a layer is optional)."""
+    """Returns its input unchanged (a placeholder where a layer is optional).
+
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> nn.Identity()(Tensor([1.0, 2.0])).data
+        array([1., 2.], dtype=float32)
+    """
 
     def forward(self, x: Tensor) -> Tensor:
         return x
@@ -102,6 +135,11 @@ class AvgPool2d(_Pool):
 
     Shapes:
         x: (N, C, H, W) -> out: (N, C, OH, OW), OH = (H + 2*padding - kernel_size) // stride + 1.
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> nn.AvgPool2d(2)(Tensor(np.arange(16.0).reshape(1, 1, 4, 4))).data[0, 0]
+        array([[ 2.5,  4.5],
+               [10.5, 12.5]])
     """
 
     def forward(self, x: Tensor) -> Tensor:
@@ -114,6 +152,13 @@ class Upsample(Module):
 
     Shapes:
         x: (N, C, H, W) -> out: (N, C, H*scale_factor, W*scale_factor).
+    Raises:
+        ValueError: mode is not 'nearest', or the input is not 4-D.
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> nn.Upsample(2)(Tensor(np.array([[[[1.0, 2.0]]]]))).data[0, 0]
+        array([[1., 1., 2., 2.],
+               [1., 1., 2., 2.]])
     """
 
     def __init__(self, scale_factor: int = 2, mode: str = "nearest"):

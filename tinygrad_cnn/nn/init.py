@@ -47,7 +47,12 @@ def manual_seed(seed: int) -> np.random.Generator:
 
 
 def generator() -> np.random.Generator:
-    """The generator that initialisation and Dropout draw from."""
+    """The generator that initialisation and Dropout draw from.
+
+    Example:
+        >>> isinstance(generator(), np.random.Generator)
+        True
+    """
     return _generator
 
 
@@ -65,19 +70,35 @@ def fan_in_and_fan_out(shape: tuple[int, ...]) -> tuple[int, int]:
 
 
 def uniform_(tensor: Tensor, low: float, high: float) -> Tensor:
-    """Fill `tensor` in place with draws from U(low, high); returns it."""
+    """Fill `tensor` in place with draws from U(low, high); returns it.
+
+    Example:
+        >>> w = uniform_(Tensor(np.zeros((2, 3))), -0.1, 0.1)
+        >>> w.shape, bool((np.abs(w.data) <= 0.1).all())
+        ((2, 3), True)
+    """
     tensor.data[...] = _generator.uniform(low, high, size=tensor.shape)
     return tensor
 
 
 def zeros_(tensor: Tensor) -> Tensor:
-    """Fill `tensor` in place with zeros; returns it."""
+    """Fill `tensor` in place with zeros; returns it.
+
+    Example:
+        >>> zeros_(Tensor(np.ones(3))).data
+        array([0., 0., 0.])
+    """
     tensor.data[...] = 0
     return tensor
 
 
 def ones_(tensor: Tensor) -> Tensor:
-    """Fill `tensor` in place with ones; returns it."""
+    """Fill `tensor` in place with ones; returns it.
+
+    Example:
+        >>> ones_(Tensor(np.zeros(3))).data
+        array([1., 1., 1.])
+    """
     tensor.data[...] = 1
     return tensor
 
@@ -87,6 +108,11 @@ def kaiming_uniform_(tensor: Tensor, a: float = math.sqrt(5), fan_in: int | None
 
     bound = sqrt(2 / (1 + a^2)) * sqrt(3 / fan_in). The default a = sqrt(5) is PyTorch's
     layer default and gives bound = 1/sqrt(fan_in); a = 0 is He init for relu networks.
+
+    Example:
+        >>> w = kaiming_uniform_(Tensor(np.zeros((8, 1, 3, 3))), a=0)    # fan_in = 9
+        >>> bool(np.abs(w.data).max() <= np.sqrt(6 / 9))
+        True
     """
     fan_in = fan_in_and_fan_out(tensor.shape)[0] if fan_in is None else fan_in
     gain = math.sqrt(2.0 / (1 + a * a))
@@ -112,7 +138,14 @@ glorot_uniform_ = xavier_uniform_  # Keras' name for the same thing
 
 
 def default_init_(weight: Tensor, bias: Tensor | None, fan_in: int) -> None:
-    """PyTorch's default for Linear and Conv: weight and bias ~ U(-1/sqrt(fan_in), +...)."""
+    """PyTorch's default for Linear and Conv: weight and bias ~ U(-1/sqrt(fan_in), +...).
+
+    Example:
+        >>> w, b = Tensor(np.zeros((2, 4))), Tensor(np.zeros(2))
+        >>> default_init_(w, b, fan_in=4)
+        >>> bool(np.abs(w.data).max() <= 0.5 and np.abs(b.data).max() <= 0.5)
+        True
+    """
     kaiming_uniform_(weight, a=math.sqrt(5), fan_in=fan_in)
     if bias is not None:
         bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0

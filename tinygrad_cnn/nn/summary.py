@@ -29,7 +29,14 @@ from tinygrad_cnn.tensor import Tensor, no_grad
 class SummaryRow:
     """One layer: its dotted name, class name, output shape (None for the batch axis),
     parameter count and formula. `non_trainable` counts running statistics and frozen
-    parameters."""
+    parameters.
+
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> row = nn.summary(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), (4,)).rows[1]
+        >>> row.type, row.output_shape, row.params, row.formula
+        ('Linear', (None, 2), 10, '2·(4+1) = 10')
+    """
 
     name: str
     type: str
@@ -42,7 +49,14 @@ class SummaryRow:
 @dataclass
 class Summary:
     """The result of `summary()`: `rows`, and the totals of trainable and non-trainable
-    parameters (each shared parameter counted once)."""
+    parameters (each shared parameter counted once). Printing it draws the table.
+
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> s = nn.summary(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), (4,))
+        >>> len(s.rows), s.trainable_params, s.total_params
+        (2, 10, 10)
+    """
 
     model_name: str
     input_shape: tuple[int, ...]
