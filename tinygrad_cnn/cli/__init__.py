@@ -17,6 +17,7 @@ COMMAND_MODULES: list[str] = ["train", "segment", "graph", "explain", "gradcheck
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `tinygrad-cnn` parser, with every subcommand registered."""
     parser = argparse.ArgumentParser(
         prog="tinygrad-cnn",
         description="A small deep-learning framework on numpy: train CNNs and U-Nets, "
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line on `argv` (default sys.argv[1:]); return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse itself exits 2 with a one-line error
     try:

@@ -21,6 +21,7 @@ MODELS = ("mnist-cnn", "unet")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `graph` subcommand and its options to the parser."""
     parser = subparsers.add_parser(
         "graph",
         help="draw the compute graph of a model's loss (or of micrograd's example)",
@@ -58,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Draw the requested compute graph to `--out`; return the exit status."""
     from tinygrad_cnn.viz import draw_graph, save_graph  # graphviz only when drawing
 
     if args.batch < 1:

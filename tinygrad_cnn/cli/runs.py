@@ -178,6 +178,7 @@ def report(
 
 
 def print_files(console: Console, folder: Path, files: dict[str, Path]) -> None:
+    """Print the run folder and what each file written in it holds."""
     console.print(f"run folder: [bold]{folder}[/bold]", highlight=False)
     width = max(map(len, files))
     for what, path in files.items():

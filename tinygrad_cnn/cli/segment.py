@@ -71,6 +71,7 @@ def _class_names(dataset: str, num_classes: int) -> tuple[str, ...]:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    """`predict`: a segmentation checkpoint's masks on test images, scored and drawn to a PNG."""
     if args.start < 0:
         raise ValueError(f"predict: --start must be >= 0, got {args.start}")
     model = checkpoint.load(args.checkpoint)

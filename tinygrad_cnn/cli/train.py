@@ -186,6 +186,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """`train`: fit a model on a dataset, report on its test split and write its run folder."""
     train_set = load_split(args.dataset, "train", args.limit, args.seed)
     test_set = load_split(args.dataset, "test", args.limit, args.seed)
     val_set = None
@@ -204,6 +205,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    """`demo`: train the MNIST CNN on generated shapes (offline), then say how to try MNIST."""
     console = Console(soft_wrap=True)
     console.print(
         f"[bold]tinygrad-cnn demo[/bold]: the course's MNIST CNN learns to tell "
@@ -239,6 +241,7 @@ def _suggest_mnist(console: Console) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    """`evaluate`: a checkpoint's metrics on the test split (and its plots with --plots)."""
     console = Console(soft_wrap=True)
     model = checkpoint.load(args.checkpoint)
     name = model.checkpoint["model"]
@@ -267,6 +270,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_summary(args: argparse.Namespace) -> int:
+    """`summary`: print a model's layers, output shapes and parameter counts."""
     model = build(args.model, args.dataset, seed=0)
     print_summary(nn.summary(model, DATASETS[args.dataset].image_shape))
     return 0

@@ -24,6 +24,10 @@ class Step:
     """One edge of the graph seen from its input: how `node` feeds `user`.
 
     contribution = upstream (dL/d user) x local (d user / d node), from user's backward.
+
+    Example:
+        >>> explain_backward().nodes[1].steps  # f feeds L = d * f
+        [Step(user='L', op='mul', upstream=1.0, local=4.0, contribution=4.0)]
     """
 
     user: str
@@ -35,7 +39,13 @@ class Step:
 
 @dataclass
 class Node:
-    """A tensor of the expression: its name, the op that made it, value, gradient, steps."""
+    """A tensor of the expression: its name, the op that made it, value, gradient, steps.
+
+    Example:
+        >>> node = explain_backward().nodes[0]
+        >>> node.name, node.op, node.inputs, node.value, node.grad
+        ('L', 'mul', ['d', 'f'], -8.0, 1.0)
+    """
 
     name: str
     op: str
@@ -47,7 +57,13 @@ class Node:
 
 @dataclass
 class BackwardExplanation:
-    """The nodes, loss first, and the loss tensor itself (its graph kept, for drawing)."""
+    """The nodes, loss first, and the loss tensor itself (its graph kept, for drawing).
+
+    Example:
+        >>> explanation = explain_backward()
+        >>> len(explanation.nodes), explanation.loss.item()
+        (7, -8.0)
+    """
 
     nodes: list[Node]
     loss: Tensor
@@ -121,6 +137,15 @@ class ConvBackwardExplanation:
             conv2d(upstream padded by KH - 1, w flipped): a "full" convolution.
         dw: from backward. dw_correlation: conv2d(x, upstream): x correlated with the gradient.
         gradcheck_passed: gradcheck's verdict on conv2d for these inputs (float64).
+    Shapes:
+        x, dx, dx_transposed, dx_full: (4, 4); w, dw, dw_correlation: (2, 2);
+        out, upstream: (3, 3), as `explain_conv_backward` makes them.
+    Example:
+        >>> e = explain_conv_backward()
+        >>> e.x.shape, e.w.shape, e.upstream.shape, e.gradcheck_passed
+        ((4, 4), (2, 2), (3, 3), True)
+        >>> bool(np.allclose(e.dx, e.dx_full))
+        True
     """
 
     x: np.ndarray

@@ -58,6 +58,16 @@ class ConvExplanation:
         output: the full output map, from ops.conv2d.
         size_rules: per axis, (formula with the numbers filled in, its value); the value
             equals output.shape on that axis.
+    Shapes:
+        padded: (H + top + bottom, W + left + right); window, products: (KH, KW);
+        output: (OH, OW), as in `explain_conv`.
+    Example:
+        >>> e = explain_conv([[1, 2, 3], [4, 5, 6], [7, 8, 9]], [[1, 0], [0, -1]])
+        >>> e.window
+        array([[1., 2.],
+               [4., 5.]])
+        >>> e.first, e.output.shape, e.size_rules[0][1]
+        (-4.0, (2, 2), 2)
     """
 
     image: np.ndarray
@@ -159,6 +169,18 @@ class PoolExplanation:
         grad: dL/d(image) from backward: each upstream value lands on its window's arg-max.
         mask: 1 where some window's max sits, 0 elsewhere.
         average_grad: the same backward through avgpool2d, for contrast (spread evenly).
+    Shapes:
+        image, grad, mask, average_grad: (H, W); output, upstream: (OH, OW).
+    Example:
+        >>> e = explain_pool()
+        >>> e.upstream
+        array([[0.1, 0.2],
+               [0.3, 0.4]])
+        >>> e.grad
+        array([[0. , 0. , 0. , 0. ],
+               [0. , 0.1, 0.2, 0. ],
+               [0.3, 0. , 0. , 0. ],
+               [0. , 0. , 0.4, 0. ]])
     """
 
     image: np.ndarray
@@ -227,6 +249,11 @@ class LayerCount:
     `built` is True when the layer was actually made (nn.Linear / nn.Conv2d), its parameters
     counted and `filled` taken from `nn.summary`'s formula; a layer too large to make is
     counted by the formula alone.
+
+    Example:
+        >>> layer = dense_count(400, 100)
+        >>> layer.formula, layer.count, layer.built
+        ('n(m+1)', 40100, True)
     """
 
     kind: str
