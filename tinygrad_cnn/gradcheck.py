@@ -23,7 +23,14 @@ from tinygrad_cnn.tensor import Tensor, no_grad
 
 
 class GradcheckError(AssertionError):
-    """Raised when an analytic gradient disagrees with the numerical one."""
+    """Raised when an analytic gradient disagrees with the numerical one.
+
+    An AssertionError, so a failed check reads as a failed test in pytest.
+
+    Example:
+        >>> issubclass(GradcheckError, AssertionError)
+        True
+    """
 
 
 def compare_gradients(
@@ -114,7 +121,18 @@ def assert_gradients_close(
     pairs: list[tuple[int, np.ndarray, np.ndarray]], atol: float = 1e-5, rtol: float = 1e-3
 ) -> None:
     """Raise GradcheckError naming the worst element of `compare_gradients`' pairs that is off
-    by more than atol + rtol * |numeric| (a nan gradient always counts as off)."""
+    by more than atol + rtol * |numeric| (a nan gradient always counts as off).
+
+    Raises:
+        GradcheckError: some element is off; the message names the input, index and values.
+    Example:
+        >>> assert_gradients_close([(0, np.array([2.0]), np.array([2.0 + 1e-9]))])  # passes
+        >>> try:
+        ...     assert_gradients_close([(0, np.array([1.0, 2.0]), np.array([1.0, 3.0]))])
+        ... except GradcheckError as error:
+        ...     print(str(error).split(" (atol")[0])
+        gradcheck: gradient of input 0 (shape (2,)) is wrong at index (1,): numeric 3, analytic 2
+    """
     worst = None  # (excess error, input index, element index, numeric, analytic)
     for i, analytic, numeric in pairs:
         excess = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))

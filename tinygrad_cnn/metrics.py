@@ -50,7 +50,14 @@ def predict_classes(logits: Any) -> np.ndarray:
 
 
 def num_classes_of(logits: Any) -> int:
-    """Number of classes the logits describe: C, or 2 (background, foreground) when C = 1."""
+    """Number of classes the logits describe: C, or 2 (background, foreground) when C = 1.
+
+    Shapes:
+        logits: (N, C, ...), a Tensor or an array.
+    Example:
+        >>> num_classes_of(np.zeros((2, 1, 4, 4))), num_classes_of(np.zeros((2, 3)))
+        (2, 3)
+    """
     channels = _array(logits).shape[1]
     return 2 if channels == 1 else channels
 

@@ -76,7 +76,14 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 
 
 def register_metric(name: str, function: Callable[[np.ndarray, np.ndarray], float]) -> None:
-    """Make `function(logits, labels) -> float` available to fit/evaluate as `name`."""
+    """Make `function(logits, labels) -> float` available to fit/evaluate as `name`.
+
+    Example:
+        >>> register_metric("mean_logit", lambda logits, labels: float(logits.mean()))
+        >>> METRICS["mean_logit"](np.ones((2, 3)), np.zeros(2))
+        1.0
+        >>> del METRICS["mean_logit"]
+    """
     METRICS[name] = function
 
 

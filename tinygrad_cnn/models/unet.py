@@ -31,7 +31,18 @@ from tinygrad_cnn.tensor import Tensor
 
 
 def double_conv(in_channels: int, out_channels: int, padding: str, batchnorm: bool):
-    """Two 3x3 convolutions, each followed by BatchNorm (optional) and ReLU."""
+    """Two 3x3 convolutions, each followed by BatchNorm (optional) and ReLU.
+
+    Shapes:
+        x: (N, in_channels, H, W) -> out: (N, out_channels, H, W) with padding 'same',
+        (N, out_channels, H - 4, W - 4) with 'valid'.
+    Example:
+        >>> block = double_conv(1, 4, "valid", batchnorm=False)
+        >>> [type(layer).__name__ for layer in block]
+        ['Conv2d', 'ReLU', 'Conv2d', 'ReLU']
+        >>> block(Tensor(np.zeros((1, 1, 8, 8), dtype=np.float32))).shape
+        (1, 4, 4, 4)
+    """
     layers = []
     for channels in (in_channels, out_channels):
         # NOTE: the convs keep their bias even before BatchNorm (where it is redundant), so
@@ -44,7 +55,17 @@ def double_conv(in_channels: int, out_channels: int, padding: str, batchnorm: bo
 
 
 def up_conv(in_channels: int, out_channels: int, up: str):
-    """Double the size and go from in_channels to out_channels channels."""
+    """Double the size and go from in_channels to out_channels channels.
+
+    up is 'transpose' (a 2x2 transposed conv of stride 2) or anything else for nearest
+    upsampling followed by a 1x1 conv.
+
+    Shapes:
+        x: (N, in_channels, H, W) -> out: (N, out_channels, 2H, 2W).
+    Example:
+        >>> up_conv(8, 4, "transpose")(Tensor(np.zeros((1, 8, 5, 5), dtype=np.float32))).shape
+        (1, 4, 10, 10)
+    """
     if up == "transpose":
         return nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2)  # 2x2, stride 2
     # nearest-neighbour copies each pixel 2x2, then a 1x1 conv mixes the channels
