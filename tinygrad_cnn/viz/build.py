@@ -126,7 +126,12 @@ class Names:
 
 @dataclass
 class Node:
-    """One box of a drawing: its id, style kind, label lines and enclosing modules."""
+    """One box of a drawing: its id, style kind, label lines and enclosing modules.
+
+    Example:
+        >>> Node("op1", "op", ["<B>relu</B>"]).chain
+        ()
+    """
 
     id: str
     kind: str  # a key of labels.STYLES
@@ -138,7 +143,12 @@ class Node:
 
 @dataclass
 class Edge:
-    """An arrow from node `src` to node `dst`, labelled from `tensor` (shape, dtype)."""
+    """An arrow from node `src` to node `dst`, labelled from `tensor` (shape, dtype).
+
+    Example:
+        >>> Edge("leaf1", "op1", Tensor(np.zeros((2, 3)))).tensor.shape
+        (2, 3)
+    """
 
     src: str
     dst: str
