@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import socket
+import urllib.error
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +140,33 @@ def test_missing_files_message_names_files_folders_and_env_var(tmp_path, no_netw
     ]:
         assert part in message
     assert not any(tmp_path.rglob("*.part"))  # no half-downloaded file left behind
+
+
+def test_offline_stops_after_the_first_file_and_says_so_once(tmp_path, monkeypatch):
+    calls = []
+
+    def unreachable(url, dest, sha256, progress=None):
+        calls.append(url)
+        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+
+    monkeypatch.setattr(datasets, "download", unreachable)
+    with pytest.raises(FileNotFoundError) as info:
+        load_mnist("test", root=tmp_path)
+    mirrors = datasets.SOURCES["mnist"]["mirrors"]
+    assert len(calls) == len(mirrors)  # the labels file is not tried: no mirror is reachable
+    message = str(info.value)
+    assert message.count("cannot connect: Name or service not known") == 1
+    assert "mnist/t10k-images-idx1-ubyte.gz" not in message
+    assert "mnist/t10k-images-idx3-ubyte.gz, mnist/t10k-labels-idx1-ubyte.gz" in message
+
+
+def test_http_errors_are_named_with_their_mirror(tmp_path, monkeypatch):
+    def not_found(url, dest, sha256, progress=None):
+        raise urllib.error.HTTPError(url, 404, "Not Found", {}, None)
+
+    monkeypatch.setattr(datasets, "download", not_found)
+    with pytest.raises(FileNotFoundError, match=r"HTTP 404 Not Found \(ossci-datasets"):
+        load_mnist("test", root=tmp_path)
 
 
 def test_data_folder_resolution_order(tmp_path, monkeypatch):

@@ -20,6 +20,8 @@ import hashlib
 import os
 import sys
 import tempfile
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -178,31 +180,37 @@ def _locate(
     dataset: str, names: tuple[str, ...], folder: Path, caller: str, allow_download: bool
 ) -> list[Path]:
     """Find (or download) the files `names` of `dataset` in `folder` (checksums come later)."""
-    paths, failures = [], []
+    paths, failures = [], {}  # failures: error message -> mirror hosts that gave it
     for name in names:
         candidates = [folder / dataset / name, folder / name]
         found = next((path for path in candidates if path.is_file()), None)
-        if found is None and allow_download:
+        if found is None and allow_download and not _offline(failures):
             found = _download_from_mirrors(dataset, name, candidates[0], caller, failures)
-        if found is None:
-            failures.append(f"{name} not found")
         paths.append(found)
     if all(path is not None for path in paths):
         return paths
+    missing = ", ".join(f"{dataset}/{name}" for name, path in zip(names, paths) if path is None)
     if not allow_download:
-        failures.append("downloading is switched off (download=False)")
-    expected = ", ".join(f"{dataset}/{name}" for name in names)
+        why = "downloading is switched off (download=False)"
+    else:
+        why = "downloading failed: " + "; ".join(
+            f"{error} ({', '.join(dict.fromkeys(hosts))})" for error, hosts in failures.items()
+        )
     raise FileNotFoundError(
-        f"{caller}: missing files; expected {expected} in the data folder {folder} "
-        f"(searched {folder / dataset} and {folder}); {'; '.join(failures)}. "
-        f"The data folder is the root argument if given, else ${ENV_VAR} (a folder holding "
-        "mnist/ and fashion-mnist/ with the original gzipped IDX files), else "
-        "~/.cache/tinygrad_cnn: put the files there or set " + ENV_VAR
+        f"{caller}: missing {missing} in the data folder {folder} (searched {folder / dataset} "
+        f"and {folder}); {why}. The data folder is the root argument if given, else "
+        f"${ENV_VAR} (a folder holding mnist/ and fashion-mnist/ with the original gzipped IDX "
+        f"files), else ~/.cache/tinygrad_cnn: put the files there or set {ENV_VAR}"
     )
 
 
+def _offline(failures: dict[str, list[str]]) -> bool:
+    """True once every mirror tried has failed to connect: further files would fail alike."""
+    return bool(failures) and all(error.startswith("cannot connect") for error in failures)
+
+
 def _download_from_mirrors(
-    dataset: str, name: str, dest: Path, caller: str, failures: list[str]
+    dataset: str, name: str, dest: Path, caller: str, failures: dict[str, list[str]]
 ) -> Path | None:
     for mirror in SOURCES[dataset]["mirrors"]:
         url = mirror + name
@@ -211,8 +219,20 @@ def _download_from_mirrors(
             download(url, dest, _expected_sha256(dataset, name))
             return dest
         except (OSError, ValueError) as error:
-            failures.append(f"download of {url} failed ({error})")
+            failures.setdefault(_describe(error), []).append(urllib.parse.urlsplit(url).netloc)
     return None
+
+
+def _describe(error: Exception) -> str:
+    """One short line for a failed download; connection failures all start 'cannot connect'."""
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code} {error.reason}"
+    if isinstance(error, urllib.error.URLError):
+        reason = error.reason
+        return f"cannot connect: {getattr(reason, 'strerror', None) or reason}"
+    if isinstance(error, (ConnectionError, TimeoutError)):
+        return f"cannot connect: {error}"
+    return str(error)  # a checksum mismatch, or the disk (permissions, space)
 
 
 def _verify(path: Path, expected: str, caller: str) -> None:
