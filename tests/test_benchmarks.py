@@ -67,3 +67,39 @@ def test_memory_growth_report():
 
     growth = memory.growth(steps=10)
     assert growth["steps"] == 10 and growth["from_step"] == 1 and "growth_mb" in growth
+
+
+def test_recipe_summary_and_seed_ranges():
+    from benchmarks import recipe
+
+    assert recipe._parse_seeds("0-2,5") == [0, 1, 2, 5]
+    runs = [{"framework": "tinygrad_cnn", "test_accuracy": a} for a in (0.9869, 0.9861, 0.9853)]
+    runs += [{"framework": "torch", "test_accuracy": a} for a in (0.9879, 0.9871)]
+    summary = recipe.summarise(runs, "mnist")
+    assert summary["tinygrad_cnn"]["mean"] == pytest.approx(0.9861)
+    assert summary["tinygrad_cnn"]["std"] == pytest.approx(0.0008)
+    assert summary["tinygrad_cnn"]["reach_course"] == 1  # 98.69% counts as reaching 98.69%
+    assert summary["torch"]["reach_course"] == 2
+    # Welch: (0.9861 - 0.9875) / sqrt(0.0008^2 / 3 + 0.000566^2 / 2)
+    assert summary["welch_t"] == pytest.approx(-2.29, abs=0.01)
+
+
+def test_recipe_run_is_the_cli_run(tmp_path):
+    """The benchmark's run of ours gives exactly the accuracy `tinygrad-cnn train` reports."""
+    import os
+    import subprocess
+    import sys
+
+    from benchmarks import recipe
+
+    if not os.environ.get("TINYGRAD_CNN_DATA"):
+        pytest.skip("set TINYGRAD_CNN_DATA to a folder holding mnist/ to run this")
+    args = ["--model", "mnist-cnn", "--dataset", "mnist", "--limit", "600", "--epochs", "1"]
+    subprocess.run([sys.executable, "-m", "tinygrad_cnn", "train", *args, "--seed", "3",
+                    "--out", str(tmp_path)], check=True, capture_output=True)  # fmt: skip
+    cli = json.loads((tmp_path / "results.json").read_text())["test"]
+    ours = recipe.train_once("tinygrad_cnn", "mnist", seed=3, epochs=1, limit=600)
+    assert ours["test_accuracy"] == cli["accuracy"]
+    assert ours["test_loss"] == pytest.approx(cli["loss"], rel=1e-6)
+    theirs = recipe.train_once("torch", "mnist", seed=3, epochs=1, limit=600)
+    assert 0 <= theirs["test_accuracy"] <= 1 and 0 < theirs["test_loss"] < 10  # two steps only
