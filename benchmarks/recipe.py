@@ -8,7 +8,9 @@ course's model), Adam with learning rate 1e-3, batch 512, 16 epochs, pixels / 25
 test accuracy after the last epoch. Ours runs what `tinygrad-cnn train --model mnist-cnn
 --dataset D --seed S` runs (same weights, dropout masks and batch order, so the same accuracy).
 PyTorch runs the same network initialised the same way from `torch.manual_seed(S)`, with a
-fresh numpy permutation of the training set every epoch.
+fresh numpy permutation of the training set every epoch; `--frameworks torch-default-init`
+adds PyTorch with its own default initialisation (kaiming-uniform weights, uniform biases) to
+show what the Keras initialisation is worth.
 
 One run's test accuracy moves by about 0.1 point from seed to seed (the initial weights, the
 dropout masks and the batch order all change), which is as large as any difference worth
@@ -38,7 +40,7 @@ if __package__ in (None, ""):
 
 REPO = Path(__file__).resolve().parents[1]
 COURSE_MNIST_ACCURACY = 0.9869  # the course's Keras run of this recipe
-FRAMEWORKS = ("tinygrad_cnn", "torch")
+FRAMEWORKS = ("tinygrad_cnn", "torch", "torch-default-init")
 
 
 def train_once(framework: str, dataset: str, seed: int, epochs: int, limit: int | None) -> dict:
@@ -48,9 +50,12 @@ def train_once(framework: str, dataset: str, seed: int, epochs: int, limit: int 
 
     train_images, train_labels = get_dataset(dataset, "train", limit=limit)
     test_images, test_labels = get_dataset(dataset, "test", limit=limit)
-    run = _train_ours if framework == "tinygrad_cnn" else _train_torch
+    splits = (train_images, train_labels), (test_images, test_labels)
     start = time.perf_counter()
-    accuracy, loss = run((train_images, train_labels), (test_images, test_labels), seed, epochs)
+    if framework == "tinygrad_cnn":
+        accuracy, loss = _train_ours(*splits, seed, epochs)
+    else:
+        accuracy, loss = _train_torch(*splits, seed, epochs, framework == "torch")
     seconds = time.perf_counter() - start
     return {
         "framework": framework,
@@ -75,7 +80,7 @@ def _train_ours(train_set, test_set, seed: int, epochs: int) -> tuple[float, flo
     return logs["accuracy"], logs["loss"]
 
 
-def _train_torch(train_set, test_set, seed: int, epochs: int) -> tuple[float, float]:
+def _train_torch(train_set, test_set, seed: int, epochs: int, glorot: bool) -> tuple:
     import numpy as np
     import torch
 
@@ -83,7 +88,7 @@ def _train_torch(train_set, test_set, seed: int, epochs: int) -> tuple[float, fl
 
     torch.manual_seed(seed)
     model = mnist_cnn_torch()
-    for layer in model:
+    for layer in model if glorot else ():
         if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)):
             torch.nn.init.xavier_uniform_(layer.weight)
             torch.nn.init.zeros_(layer.bias)
@@ -122,7 +127,7 @@ def _run_in_child(framework: str, args: argparse.Namespace, seed: int) -> dict:
         raise RuntimeError(f"{framework} seed {seed} failed:\n{done.stderr}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
     print(
-        f"{framework:>12}  seed {seed:>3}  test accuracy {result['test_accuracy']:.2%}  "
+        f"{framework:>18}  seed {seed:>3}  test accuracy {result['test_accuracy']:.2%}  "
         f"loss {result['test_loss']:.4f}  {result['seconds']:.0f} s",
         flush=True,
     )
@@ -168,14 +173,17 @@ def _print_summary(summary: dict, dataset: str) -> None:
         s = summary[framework]
         std = f"{s['std']:.2%}" if s["std"] is not None else "-"
         line = (
-            f"  {framework:>12}: mean {s['mean']:.2%}  std {std}  range {s['min']:.2%} to "
+            f"  {framework:>18}: mean {s['mean']:.2%}  std {std}  range {s['min']:.2%} to "
             f"{s['max']:.2%}  ({s['runs']} runs)"
         )
         if "reach_course" in s:
             line += f"; {s['reach_course']} reach the course's {COURSE_MNIST_ACCURACY:.2%}"
         print(line)
     if summary.get("welch_t") is not None:
-        print(f"  difference of the means: Welch's t = {summary['welch_t']} (|t| < 2: none seen)")
+        print(
+            f"  tinygrad_cnn - torch: Welch's t = {summary['welch_t']} "
+            "(|t| < 2: no difference seen)"
+        )
 
 
 def _parse_seeds(text: str) -> list[int]:
@@ -203,7 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=16)
     parser.add_argument("--limit", type=int, help="use only N images of each split (quick runs)")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (default 2)")
-    parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
+    parser.add_argument(
+        "--frameworks",
+        default="tinygrad_cnn,torch",
+        help=f"some of {','.join(FRAMEWORKS)} (default tinygrad_cnn,torch)",
+    )
     parser.add_argument("--json", help="also write the runs and the summary here")
     parser.add_argument("--child", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
