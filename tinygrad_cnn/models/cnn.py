@@ -31,7 +31,9 @@ def _keras_init(model: nn.Module) -> None:
     Glorot (Xavier) uniform draws w ~ U(-a, a) with a = sqrt(6 / (fan_in + fan_out)); for a conv
     fan_in = in_channels*kh*kw and fan_out = out_channels*kh*kw. PyTorch's default instead
     draws from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform with a = sqrt(5)) and a
-    non-zero bias; on this recipe it trains to about 0.2 points less test accuracy.
+    non-zero bias. On the course's recipe the two end up equally good (98.62% and 98.60% mean
+    MNIST test accuracy over seeds, measured in PyTorch; `benchmarks/recipe.py`): Glorot is
+    used here because it is what the course's model had.
     """
     for module in model.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
