@@ -46,7 +46,8 @@ grad = dL/d(out); `unbroadcast` sums a gradient back to a broadcast input's shap
                              (sum p + sum t + s)             sum, add, div)
 """
 
-from tinygrad_cnn.ops.conv import conv2d, conv_transpose2d
+from tinygrad_cnn.ops.conv import conv2d
+from tinygrad_cnn.ops.conv_transpose import conv_transpose2d
 from tinygrad_cnn.ops.elementwise import (
     add,
     div,

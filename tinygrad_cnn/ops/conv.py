@@ -1,4 +1,4 @@
-"""Convolution as matrix products: conv2d, conv_transpose2d, and their im2col / col2im helpers.
+"""Convolution as matrix products: conv2d, and its im2col / col2im helpers.
 
 A convolution layer slides each of its O filters (C x KH x KW numbers) over the input and takes
 a dot product at every position. With s the stride, d the dilation and xp the padded input:
@@ -18,10 +18,10 @@ The two gradients are matrix products too (differentiate the line above, as in m
 
 and col2im, the adjoint of im2col, adds each column back onto the pixels it was read from to give
 dx. With groups, channels and filters split into G independent convolutions (one more batch axis
-of the matrix products). conv_transpose2d runs the same two steps the other way round: its
+of the matrix products). `conv_transpose.py` runs the same two steps the other way round: its
 forward is conv2d's dx, its backward is conv2d's forward.
 
-Argument checks and 'same' padding live in `windows.py`. Read next: `pool.py`.
+Argument checks and 'same' padding live in `windows.py`. Read next: `conv_transpose.py`.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def col2im(
 
 
 # ----------------------------------------------------------------------------------------
-# The three matrix products, shared by Conv2dFn and ConvTranspose2dFn
+# The three matrix products, shared by Conv2dFn and conv_transpose.py's ConvTranspose2dFn
 # ----------------------------------------------------------------------------------------
 
 
@@ -268,47 +268,6 @@ class Conv2dFn(Function):
         return dx, dw
 
 
-class ConvTranspose2dFn(Function):
-    """The adjoint (transpose) of Conv2dFn with respect to its input.
-
-    forward:   out = conv2d's dx for "grad" = y: each y[n,c,i,j] * w[c,o,u,v] is added onto
-               zp[n, o, i*s+u*d, j*s+v*d] (col2im of w^T @ y), then the padding is cut off
-    backward:  dy = conv2d(grad, w) with the same stride, padding and dilation
-               dw[c,o,u,v] = sum_{n,i,j} y[n,c,i,j] * gradp[n, o, i*s+u*d, j*s+v*d]
-    """
-
-    name = "conv_transpose2d"
-
-    def forward(
-        self,
-        y: np.ndarray,
-        w: np.ndarray,
-        stride: Pair,
-        padding: Padding,
-        dilation: Pair,
-        groups: int,
-        out_shape: tuple[int, ...],
-    ) -> np.ndarray:
-        N = y.shape[0]
-        self.y, self.w, self.args = y, w, (stride, padding, dilation, groups)
-        (top, bottom), (left, right) = padding
-        self.zp_shape = (N, out_shape[1], out_shape[2] + top + bottom, out_shape[3] + left + right)
-        z = _input_grad(y, w, self.zp_shape, padding, stride, dilation)
-        return np.ascontiguousarray(z)  # (N, O, OH, OW)
-
-    def backward(self, grad: np.ndarray):
-        stride, padding, dilation, groups = self.args
-        N, _, H, W = self.y.shape
-        gradp = padded(grad, padding, 0.0, "convt_gradp")  # (N, O, Hp, Wp)
-        cols = _columns(gradp, self.w.shape[2:], stride, dilation, (H, W), groups)
-        dy = dw = None
-        if self.needs_input_grad[1]:
-            dw = _weight_grad(_batch_last(self.y, groups), cols, self.w.shape)
-        if self.needs_input_grad[0]:
-            dy = _forward_gemm(self.w, cols, N, (H, W))
-        return dy, dw
-
-
 # ----------------------------------------------------------------------------------------
 # Public functions: check the arguments, resolve the padding, apply, add the bias
 # ----------------------------------------------------------------------------------------
@@ -377,85 +336,4 @@ def conv2d(
     output_size((H, W), kernel, stride, pads, dilation, "conv2d", x.shape)
     bias = _add_bias("conv2d", O, bias)
     out = Conv2dFn.apply(x, weight, stride=stride, padding=pads, dilation=dilation, groups=groups)
-    return out if bias is None else out + bias
-
-
-def conv_transpose2d(
-    x: Tensor,
-    weight: Tensor,
-    bias: Tensor | None = None,
-    stride: int | Pair = 1,
-    padding: int | Pair = 0,
-    output_padding: int | Pair = 0,
-    dilation: int | Pair = 1,
-    groups: int = 1,
-) -> Tensor:
-    """Transposed convolution ("deconvolution"): the adjoint of conv2d with respect to its input.
-
-    Each input pixel stamps its channel's filters, scaled by its value, onto the output at
-    stride spacing; overlapping stamps add. It is exactly the gradient conv2d sends to its input,
-    so <conv2d(z, w), y> == <z, conv_transpose2d(y, w)> for the same stride/padding/dilation.
-
-    Args:
-        x: input (N, C_in, H, W).
-        weight: (C_in, O // groups, KH, KW), PyTorch's layout.
-        bias: (O,) or None.
-        stride, dilation: int or pair, positive. padding: int or pair, non-negative (cut from
-            each side of the result). output_padding: int or pair, smaller than the stride or
-            the dilation, extra rows/columns at the bottom/right.
-        groups: independent groups of channels.
-    Shapes:
-        out: (N, O, OH, OW), OH = (H - 1)*sh - 2*ph + dh*(KH - 1) + output_padding_h + 1.
-    Raises:
-        ValueError: x or weight not 4-D, C_in != weight.shape[0], channels not divisible by
-            groups, bad stride/dilation/padding/output_padding, a non-positive output size.
-    Example:
-        >>> y = Tensor(np.array([[[[1.0, 2.0]]]]))
-        >>> conv_transpose2d(y, Tensor(np.ones((1, 1, 1, 3))), stride=2).data[0, 0]
-        array([[1., 1., 3., 2., 2.]])
-    """
-    x, weight = as_tensor(x), as_tensor(weight)
-    op = "conv_transpose2d"
-    check_4d(x, op)
-    check_4d(weight, op, "weight (C_in, O // groups, KH, KW)")
-    (N, Cin, H, W), (Cw, Og, KH, KW) = x.shape, weight.shape
-    groups = check_groups(op, groups, Cw, x.shape, weight.shape)
-    if Cw != Cin:
-        raise ValueError(
-            f"{op}: input {x.shape} has {Cin} channels, but weight {weight.shape} expects {Cw}"
-        )
-    pair((KH, KW), "kernel size", op)
-    stride, dilation = pair(stride, "stride", op), pair(dilation, "dilation", op)
-    if isinstance(padding, str):
-        raise TypeError(f"{op}: padding must be an int or a pair of ints, got {padding!r}")
-    ph, pw = pair(padding, "padding", op, minimum=0)
-    extra = pair(output_padding, "output_padding", op, minimum=0)
-    if any(e >= max(s, d) for e, s, d in zip(extra, stride, dilation)):
-        raise ValueError(
-            f"{op}: output_padding {extra} must be smaller than the stride "
-            f"{stride} or the dilation {dilation}"
-        )
-    OH, OW = (
-        (n - 1) * s - 2 * p + d * (k - 1) + e + 1
-        for n, s, p, d, k, e in zip((H, W), stride, (ph, pw), dilation, (KH, KW), extra)
-    )
-    if OH < 1 or OW < 1:
-        raise ValueError(
-            f"{op}: input {x.shape} with weight {weight.shape}, stride {stride} "
-            f"and padding {(ph, pw)} gives a non-positive output size {(OH, OW)}"
-        )
-    O = Og * groups
-    bias = _add_bias(op, O, bias)
-    # output_padding adds rows/columns at the bottom/right, first taken from the cut-off
-    # padding, then beyond the last row a filter reaches (those receive only the bias)
-    pads = ((ph, max(ph - extra[0], 0)), (pw, max(pw - extra[1], 0)))
-    out = ConvTranspose2dFn.apply(
-        x,
-        weight,
-        stride=stride,
-        padding=pads,
-        dilation=dilation,
-        groups=groups,
-        out_shape=(N, O, OH, OW),
-    )
     return out if bias is None else out + bias
