@@ -134,6 +134,32 @@ def test_parameter_names_and_nested_module_clusters():
     assert tree["head: Linear(144 -&gt; 3)"] == "Net"
 
 
+class Twice(nn.Module):
+    """One block (a module with submodules) called twice: the same weights, two calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.block = nn.Sequential(nn.Linear(3, 3), nn.ReLU())
+
+    def forward(self, x):
+        return self.block(self.block(x))
+
+
+def test_a_module_called_twice_is_two_boxes_with_its_parameters_in_the_first():
+    nn.manual_seed(0)
+    out = Twice()(Tensor(np.ones((2, 3), dtype=np.float32))).sum()
+    dot = to_dot(out)
+    titles = re.findall(r"label=<<B>([^<]*)</B>", dot)
+    assert titles.count("block") == 2 and titles.count("block.0") == 2
+    assert dot.count("<B>block.0.weight</B>") == 1  # one leaf, used by both calls
+    # the weight is declared inside the first block box: before the second box opens
+    first, second = [m.start() for m in re.finditer(r"<B>block</B>", dot)]
+    assert first < dot.index("<B>block.0.weight</B>") < second
+    folded = to_dot(out, depth=1)
+    assert len(node_ids(folded, "mod")) == 2  # one node per call of block
+    assert folded.count("12 params") == 2  # each call is the whole block: 3 * (3 + 1)
+
+
 def test_depth_folds_modules_into_nodes_with_parameter_counts():
     _, loss = net_loss()
     full, depth1, depth2 = (to_dot(loss, depth=d) for d in (None, 1, 2))

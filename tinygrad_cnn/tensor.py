@@ -19,6 +19,7 @@ table of every op's derivative.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,7 +33,11 @@ _grad_enabled = True
 
 # Module.__call__ pushes the module here while its forward runs, so each tensor knows which
 # module created it (viz draws those as boxes). It is a tuple so tensors can share it.
+# `_calls` runs beside it with one serial number per call, so a module called twice is two
+# boxes, not one.
 _scope: tuple = ()
+_calls: tuple[int, ...] = ()
+_call_serials = itertools.count(1)
 
 
 class no_grad(contextlib.ContextDecorator):
@@ -81,16 +86,16 @@ def module_scope(module: Any):
     Example:
         >>> with module_scope("outer"), module_scope("inner"):
         ...     t = Tensor([1.0])
-        >>> t._scope
-        ('outer', 'inner')
+        >>> t._scope, len(t._calls)
+        (('outer', 'inner'), 2)
     """
-    global _scope
-    outer = _scope
-    _scope = outer + (module,)
+    global _scope, _calls
+    outer, outer_calls = _scope, _calls
+    _scope, _calls = outer + (module,), outer_calls + (next(_call_serials),)
     try:
         yield
     finally:
-        _scope = outer
+        _scope, _calls = outer, outer_calls
 
 
 # ----------------------------------------------------------------------------------------
@@ -229,6 +234,7 @@ class Tensor:
         self._ctx: Function | None = None  # the Function that produced this tensor, if any
         self._retain_grad = False
         self._scope = _scope  # the modules whose forward created this tensor (for viz)
+        self._calls = _calls  # which call of each of those modules (serial numbers)
         self.name: str | None = None  # optional label for graph drawings
 
     # --- plain properties -------------------------------------------------------------

@@ -86,8 +86,12 @@ class Names:
         self.parameter_chain: dict[int, tuple] = {}  # id(parameter) -> modules, outermost first
         models: dict[int, Any] = {}
         self.called: set[int] = set()  # modules whose forward ran (containers may never run)
+        self.first_call: dict[int, int] = {}  # id(module) -> serial number of its first call
         for tensor in tensors:
             self.called.update(id(m) for m in tensor._scope)
+            for module, serial in zip(tensor._scope, tensor._calls):
+                if serial < self.first_call.get(id(module), serial + 1):
+                    self.first_call[id(module)] = serial
             if tensor._scope and id(tensor._scope[0]) not in models:
                 models[id(tensor._scope[0])] = tensor._scope[0]
         for model in models.values():
@@ -111,6 +115,10 @@ class Names:
             # drawn in the box of the innermost module that ran: a ModuleList never runs
             chain = [model] + [m for m in owners if id(m) in self.called]
             self.parameter_chain[id(parameter)] = tuple(chain)
+
+    def calls_of(self, chain: tuple) -> tuple[int, ...]:
+        """The first call of each module of `chain`: where its parameters are drawn."""
+        return tuple(self.first_call.get(id(module), 0) for module in chain)
 
     def title(self, module: Any) -> str:
         """Escaped cluster/node title: **path**: summary (the model itself: its summary)."""
@@ -138,7 +146,7 @@ class Node:
     lines: list[str]  # escaped label lines
     chain: tuple = ()  # modules the node is drawn inside, outermost first
     bad: bool = False  # a NaN/inf gradient: outlined in red
-    call: int | None = None  # which call of its innermost module made it (id of the scope)
+    calls: tuple = ()  # which call of each module of chain (serial numbers, see tensor.py)
 
 
 @dataclass
@@ -164,7 +172,7 @@ class Drawing:
         >>> drawing.add("op", "op", ["<B>add</B>"]), drawing.add("op", "op", ["<B>mul</B>"])
         ('op1', 'op2')
         >>> drawing.nodes[1]
-        Node(id='op2', kind='op', lines=['<B>mul</B>'], chain=(), bad=False, call=None)
+        Node(id='op2', kind='op', lines=['<B>mul</B>'], chain=(), bad=False, calls=())
     """
 
     nodes: list[Node] = field(default_factory=list)
@@ -178,10 +186,10 @@ class Drawing:
         lines: list[str],
         chain: tuple = (),
         bad: bool = False,
-        call: int | None = None,
+        calls: tuple = (),
     ) -> str:
         """Append a node whose id is `prefix` and a running number; return that id."""
-        node = Node(f"{prefix}{next(self.counter)}", kind, lines, chain, bad, call)
+        node = Node(f"{prefix}{next(self.counter)}", kind, lines, chain, bad, calls)
         self.nodes.append(node)
         return node.id
 
@@ -189,22 +197,21 @@ class Drawing:
 def box_key(node: Node, levels: int) -> tuple:
     """Keys of the boxes around `node`, outermost first, for its first `levels` modules.
 
-    A box is a module, except that a module with neither parameters nor submodules (ReLU,
-    MaxPool2d) gets one box per call, so a pool reused at every level of a U-Net is drawn
-    where each call happens rather than as one knot.
+    A box is one call of a module: a block called twice, or a pool reused at every level of
+    a U-Net, is drawn where each call happens rather than as one knot. (A parameter is drawn
+    in the box of its module's first call.)
 
     Example:
         >>> box_key(Node("op1", "op", ["<B>add</B>"]), levels=0)  # drawn outside any module
         ()
     """
-    key = tuple(id(m) for m in node.chain[:levels])
-    if levels and levels == len(node.chain) and node.call is not None:
-        module = node.chain[-1]
-        children = getattr(module, "children", None)
-        has_children = callable(children) and next(iter(children()), None) is not None
-        if not has_children and parameter_count(module) == 0:
-            key = key[:-1] + ((key[-1], node.call),)
-    return key
+    calls = node.calls + (0,) * (len(node.chain) - len(node.calls))
+    return tuple((id(m), c) for m, c in zip(node.chain[:levels], calls[:levels]))
+
+
+def _leaf_calls(tensor: Tensor, chain: tuple, names: Names) -> tuple[int, ...]:
+    """A constant made in a call belongs to that call; a parameter to its module's first."""
+    return tensor._calls if chain is tensor._scope else names.calls_of(chain)
 
 
 def _shape_line(tensor: Tensor) -> str:
@@ -293,11 +300,11 @@ def forward_view(
     for tensor in order:
         if tensor._ctx is None:
             kind, lines, chain, bad = _leaf(tensor, names, show_shapes, show_grads)
-            call = id(chain) if chain is tensor._scope else None  # a constant made in a call
-            node_of[id(tensor)] = drawing.add("leaf", kind, lines, chain, bad, call)
+            node_of[id(tensor)] = drawing.add("leaf", kind, lines, chain, bad,
+                                              _leaf_calls(tensor, chain, names))  # fmt: skip
             continue
         lines, bad = _op_lines(tensor, "", show_grads, with_data=True)
-        node_of[id(tensor)] = drawing.add("op", "op", lines, tensor._scope, bad, id(tensor._scope))
+        node_of[id(tensor)] = drawing.add("op", "op", lines, tensor._scope, bad, tensor._calls)
         for inp in tensor._ctx.inputs:
             drawing.edges.append(Edge(node_of[id(inp)], node_of[id(tensor)], inp))
     for root in roots:
@@ -331,10 +338,11 @@ def backward_view(
         if tensor._ctx is not None:
             lines, bad = _op_lines(tensor, " backward", show_grads, with_data=False)
             scope = tensor._scope
-            node_of[id(tensor)] = drawing.add("grad", "grad_fn", lines, scope, bad, id(scope))
+            node_of[id(tensor)] = drawing.add("grad", "grad_fn", lines, scope, bad, tensor._calls)
         elif tensor.requires_grad:
             kind, lines, chain, bad = _leaf(tensor, names, show_shapes, show_grads)
-            node_of[id(tensor)] = drawing.add("leaf", kind, lines, chain, bad)
+            calls = _leaf_calls(tensor, chain, names)
+            node_of[id(tensor)] = drawing.add("leaf", kind, lines, chain, bad, calls)
     for root, start in starts:
         drawing.edges.append(Edge(start, node_of[id(root)], root))
     for tensor in reversed(order):
@@ -375,7 +383,7 @@ def collapse(
         if key not in groups:
             module = node.chain[depth]
             lines = [names.title(module)]
-            folded.add("mod", "module", lines, node.chain[:depth])
+            folded.add("mod", "module", lines, node.chain[:depth], calls=node.calls[:depth])
             groups[key] = folded.nodes[-1]
         group_of[node.id] = groups[key].id
         groups[key].bad |= node.bad
