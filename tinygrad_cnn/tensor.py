@@ -32,9 +32,8 @@ import numpy as np
 _grad_enabled = True
 
 # Module.__call__ pushes the module here while its forward runs, so each tensor knows which
-# module created it (viz draws those as boxes). It is a tuple so tensors can share it.
-# `_calls` runs beside it with one serial number per call, so a module called twice is two
-# boxes, not one.
+# module created it (viz draws those as boxes; tuples, so tensors can share them). `_calls`
+# runs beside it with a serial number per call: a module called twice is two boxes.
 _scope: tuple = ()
 _calls: tuple[int, ...] = ()
 _call_serials = itertools.count(1)
