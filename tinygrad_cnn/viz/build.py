@@ -85,13 +85,12 @@ class Names:
         self.parameter: dict[int, str] = {}  # id(parameter) -> dotted name
         self.parameter_chain: dict[int, tuple] = {}  # id(parameter) -> modules, outermost first
         models: dict[int, Any] = {}
-        self.called: set[int] = set()  # modules whose forward ran (containers may never run)
-        self.first_call: dict[int, int] = {}  # id(module) -> serial number of its first call
+        # id(module) -> serial number of its first call; its keys are the modules whose
+        # forward ran (a container such as ModuleList may never run)
+        self.first_call: dict[int, int] = {}
         for tensor in tensors:
-            self.called.update(id(m) for m in tensor._scope)
             for module, serial in zip(tensor._scope, tensor._calls):
-                if serial < self.first_call.get(id(module), serial + 1):
-                    self.first_call[id(module)] = serial
+                self.first_call[id(module)] = min(serial, self.first_call.get(id(module), serial))
             if tensor._scope and id(tensor._scope[0]) not in models:
                 models[id(tensor._scope[0])] = tensor._scope[0]
         for model in models.values():
@@ -113,7 +112,7 @@ class Names:
             prefixes = (".".join(owners[: i + 1]) for i in range(len(owners)))
             owners = [modules[p] for p in prefixes if p in modules]
             # drawn in the box of the innermost module that ran: a ModuleList never runs
-            chain = [model] + [m for m in owners if id(m) in self.called]
+            chain = [model] + [m for m in owners if id(m) in self.first_call]
             self.parameter_chain[id(parameter)] = tuple(chain)
 
     def calls_of(self, chain: tuple) -> tuple[int, ...]:
@@ -205,8 +204,7 @@ def box_key(node: Node, levels: int) -> tuple:
         >>> box_key(Node("op1", "op", ["<B>add</B>"]), levels=0)  # drawn outside any module
         ()
     """
-    calls = node.calls + (0,) * (len(node.chain) - len(node.calls))
-    return tuple((id(m), c) for m, c in zip(node.chain[:levels], calls[:levels]))
+    return tuple((id(m), c) for m, c in zip(node.chain[:levels], node.calls[:levels]))
 
 
 def _leaf_calls(tensor: Tensor, chain: tuple, names: Names) -> tuple[int, ...]:
@@ -300,8 +298,8 @@ def forward_view(
     for tensor in order:
         if tensor._ctx is None:
             kind, lines, chain, bad = _leaf(tensor, names, show_shapes, show_grads)
-            node_of[id(tensor)] = drawing.add("leaf", kind, lines, chain, bad,
-                                              _leaf_calls(tensor, chain, names))  # fmt: skip
+            calls = _leaf_calls(tensor, chain, names)
+            node_of[id(tensor)] = drawing.add("leaf", kind, lines, chain, bad, calls)
             continue
         lines, bad = _op_lines(tensor, "", show_grads, with_data=True)
         node_of[id(tensor)] = drawing.add("op", "op", lines, tensor._scope, bad, tensor._calls)
