@@ -32,15 +32,8 @@ from benchmarks import harness  # noqa: E402  (first: it pins the BLAS threads b
 
 NOMAP = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "1073741824"}
 SECTIONS = ("ops", "steps", "allocator", "memory", "scaling")
-REPO = Path(__file__).resolve().parents[1]
+REPO = harness.REPO
 ALLOCATOR_TARGET = 1.3
-
-
-def _default_data_folder() -> None:
-    """Point TINYGRAD_CNN_DATA at ../shared/data next to the repository, if it is there."""
-    folder = REPO.parent / "shared" / "data"
-    if "TINYGRAD_CNN_DATA" not in os.environ and folder.is_dir():
-        os.environ["TINYGRAD_CNN_DATA"] = str(folder)
 
 
 def allocator_compare(case: str, repeats: int, quick: bool) -> dict:
@@ -117,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         # glibc reads these when the process starts: run the same command again with them
         env = os.environ | NOMAP
         os.execve(sys.executable, [sys.executable, "-m", "benchmarks", *sys.argv[1:]], env)
-    _default_data_folder()
+    harness.default_data_folder()
     from benchmarks import memory, ops, steps  # after the data folder is set
 
     sections = [s for s in SECTIONS if s not in args.skip]
@@ -144,8 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     if "memory" in sections:
         extra["memory"] = memory.measure_all(100 if args.quick else 1000)
     extra["scaling"] = scaling_summary(results)
-    over = [r.name for r in results if r.passed is False]
-    print("over target: " + ", ".join(over) if over else "every timed case within its target")
+    harness.print_over_target(results)
     print(f"took {time.time() - start:.0f} s; load average now {os.getloadavg()[0]:.2f}")
     if args.json:
         extra["cpu"] = _cpu_model()

@@ -36,6 +36,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = str(THREADS)  # read by the BLAS libraries when they load: before numpy
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # see the docstring: no idle spinning
 
+import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
@@ -43,6 +44,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -92,6 +94,16 @@ class Result:
         if self.ratio is None or self.target is None:
             return None
         return self.ratio <= self.target
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def default_data_folder() -> None:
+    """Point TINYGRAD_CNN_DATA at ../shared/data next to the repository, if it is there."""
+    folder = REPO.parent / "shared" / "data"
+    if "TINYGRAD_CNN_DATA" not in os.environ and folder.is_dir():
+        os.environ["TINYGRAD_CNN_DATA"] = str(folder)
 
 
 def settings() -> dict:
@@ -228,3 +240,36 @@ def write_json(path: str, results: list[Result], extra: dict | None = None) -> N
     with open(path, "w") as f:
         json.dump(payload, f, indent=2)
     print(f"wrote {path}", file=sys.stderr)
+
+
+def print_over_target(results: list[Result]) -> None:
+    """One closing line: the cases over their target ratio, or that there are none."""
+    over = [r.name for r in results if r.passed is False]
+    print("over target: " + ", ".join(over) if over else "every timed case within its target")
+
+
+def section_main(
+    argv: list[str] | None,
+    doc: str,
+    make_cases: Callable[[bool, str | None], list[Case]],
+    rounds: int,
+    benchmark: str,
+) -> int:
+    """The command line of one section run alone (`python -m benchmarks.ops`, `.steps`).
+
+    --quick (5 rounds, 1 warm-up), --json PATH, --only TEXT; `make_cases(quick, only)` builds
+    the cases (only: keep those whose name contains it), run with `rounds` unless --quick.
+    """
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--only", metavar="TEXT", help="run only cases whose name contains TEXT")
+    args = parser.parse_args(argv)
+    rounds, warmup = (5, 1) if args.quick else (rounds, 3)
+    cases = make_cases(args.quick, args.only)
+    print_header()
+    results = run_cases(cases, rounds=rounds, warmup=warmup)
+    if args.json:
+        write_json(args.json, results, {"benchmark": benchmark, "rounds": rounds})
+    print_over_target(results)
+    return 0

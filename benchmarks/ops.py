@@ -10,7 +10,6 @@ max pool forward + backward <= 1.0x.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -136,21 +135,10 @@ def all_cases() -> list[Case]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--only", metavar="TEXT", help="run only cases whose name contains TEXT")
-    args = parser.parse_args(argv)
-    rounds, warmup = (5, 1) if args.quick else (21, 3)
-    cases = [c for c in all_cases() if not args.only or args.only in c.name]
-    harness.print_header()
-    results = harness.run_cases(cases, rounds=rounds, warmup=warmup)
-    if args.json:
-        harness.write_json(args.json, results, {"benchmark": "ops", "rounds": rounds})
-    over = [r.name for r in results if r.passed is False]
-    if over:
-        print("over target: " + ", ".join(over))
-    return 0
+    def make_cases(quick: bool, only: str | None) -> list[Case]:
+        return [c for c in all_cases() if not only or only in c.name]
+
+    return harness.section_main(argv, __doc__, make_cases, rounds=21, benchmark="ops")
 
 
 if __name__ == "__main__":

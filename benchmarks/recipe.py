@@ -38,14 +38,15 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks import harness  # noqa: E402  (first: it pins the BLAS threads before numpy loads)
+
 COURSE_MNIST_ACCURACY = 0.9869  # the course's Keras run of this recipe
+BATCH, LR = 512, 1e-3  # the course's recipe (and 16 epochs, the --epochs default)
 FRAMEWORKS = ("tinygrad_cnn", "torch", "torch-default-init")
 
 
 def train_once(framework: str, dataset: str, seed: int, epochs: int, limit: int | None) -> dict:
     """Train the recipe once in this process; returns test accuracy, loss and training time."""
-    from benchmarks import harness  # noqa: F401  (pins the BLAS threads before numpy loads)
     from tinygrad_cnn.data import get_dataset
 
     train_images, train_labels = get_dataset(dataset, "train", limit=limit)
@@ -74,9 +75,9 @@ def _train_ours(train_set, test_set, seed: int, epochs: int) -> tuple[float, flo
     from tinygrad_cnn.train import evaluate, fit
 
     model = mnist_cnn(seed=seed)  # as the CLI builds it: weights, then dropout, from `seed`
-    loader = data.DataLoader(*train_set, 512, shuffle=True, seed=seed)
-    fit(model, loader, optim.Adam(model.parameters(), lr=1e-3), epochs=epochs, verbose=False)
-    logs = evaluate(model, data.DataLoader(*test_set, 512, shuffle=False))
+    loader = data.DataLoader(*train_set, BATCH, shuffle=True, seed=seed)
+    fit(model, loader, optim.Adam(model.parameters(), lr=LR), epochs=epochs, verbose=False)
+    logs = evaluate(model, data.DataLoader(*test_set, BATCH, shuffle=False))
     return logs["accuracy"], logs["loss"]
 
 
@@ -98,13 +99,13 @@ def _train_torch(train_set, test_set, seed: int, epochs: int, glorot: bool) -> t
         return x, torch.from_numpy(labels.astype(np.int64))
 
     (x, y), (x_test, y_test) = tensors(*train_set), tensors(*test_set)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     rng = np.random.default_rng(seed)
     for _ in range(epochs):
         model.train()
         order = torch.from_numpy(rng.permutation(len(x)))
-        for start in range(0, len(x), 512):
-            batch = order[start : start + 512]
+        for start in range(0, len(x), BATCH):
+            batch = order[start : start + BATCH]
             optimizer.zero_grad()
             torch.nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
             optimizer.step()
@@ -122,7 +123,7 @@ def _run_in_child(framework: str, args: argparse.Namespace, seed: int) -> dict:
                str(seed), "--dataset", args.dataset, "--epochs", str(args.epochs)]  # fmt: skip
     if args.limit is not None:
         command += ["--limit", str(args.limit)]
-    done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run(command, env=env, cwd=harness.REPO, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{framework} seed {seed} failed:\n{done.stderr}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -219,8 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the runs and the summary here")
     parser.add_argument("--child", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if "TINYGRAD_CNN_DATA" not in os.environ and (REPO.parent / "shared" / "data").is_dir():
-        os.environ["TINYGRAD_CNN_DATA"] = str(REPO.parent / "shared" / "data")
+    harness.default_data_folder()
     seeds = _parse_seeds(args.seeds)
     if args.child:
         result = train_once(args.child, args.dataset, seeds[0], args.epochs, args.limit)

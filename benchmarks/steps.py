@@ -22,8 +22,6 @@ Cases:
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -316,22 +314,12 @@ def scaling_cases(quick: bool = False, only: str | None = None) -> list[Case]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
-    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--only", metavar="TEXT", help="run only cases whose name contains TEXT")
-    args = parser.parse_args(argv)
-    rounds, warmup = (5, 1) if args.quick else (15, 3)
-    cases = step_cases(args.quick, args.only) + scaling_cases(args.quick, args.only)
-    harness.print_header()
-    results = harness.run_cases(cases, rounds=rounds, warmup=warmup)
-    if args.json:
-        harness.write_json(args.json, results, {"benchmark": "steps", "rounds": rounds})
-    return 0
+    def make_cases(quick: bool, only: str | None) -> list[Case]:
+        return step_cases(quick, only) + scaling_cases(quick, only)
+
+    return harness.section_main(argv, __doc__, make_cases, rounds=15, benchmark="steps")
 
 
 if __name__ == "__main__":
-    os.environ.setdefault(
-        "TINYGRAD_CNN_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data")
-    )
+    harness.default_data_folder()
     sys.exit(main())
