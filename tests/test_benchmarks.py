@@ -1,6 +1,9 @@
 """The benchmark harness works and compares like with like (never asserts a time)."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -86,10 +89,6 @@ def test_recipe_summary_and_seed_ranges():
 
 def test_recipe_run_is_the_cli_run(tmp_path):
     """The benchmark's run of ours gives exactly the accuracy `tinygrad-cnn train` reports."""
-    import os
-    import subprocess
-    import sys
-
     from benchmarks import recipe
 
     if not os.environ.get("TINYGRAD_CNN_DATA"):
