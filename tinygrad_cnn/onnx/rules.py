@@ -44,6 +44,7 @@ class Graph:
         self.live: set[int] = {id(x)}  # tensors that depend on the input
         self.ndims: dict[str, int] = {"input": x.ndim}  # of each node output, for Gemm
         self.counter = 0
+        self.node_names: dict[str, int] = {}  # node names must be unique
         self.layer = ""  # dotted path of the layer whose op is being translated
 
     def fresh(self, base: str) -> str:
@@ -75,6 +76,8 @@ class Graph:
     def node(self, op_type: str, inputs: list[str], output: str | None = None, **attrs) -> str:
         output = output or self.fresh(op_type.lower())
         name = f"{self.layer}/{op_type}" if self.layer else op_type  # what Netron shows
+        self.node_names[name] = count = self.node_names.get(name, 0) + 1
+        name = name if count == 1 else f"{name}_{count}"  # a layer called twice: pool/MaxPool_2
         node = self.onnx.helper.make_node(op_type, inputs, [output], name=name, **attrs)
         self.nodes.append(node)
         return output
