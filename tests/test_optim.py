@@ -139,9 +139,7 @@ def test_optimizer_argument_errors():
         optim.SGD([p], lr=-1)
     with pytest.raises(ValueError, match="SGD: nesterov needs momentum > 0"):
         optim.SGD([p], lr=0.1, nesterov=True)
-    with pytest.raises(
-        ValueError, match=r"Adam: betas\[1\] must be a finite number in \[0, 1\)"
-    ):
+    with pytest.raises(ValueError, match=r"Adam: betas\[1\] must be a finite number in \[0, 1\)"):
         optim.Adam([p], betas=(0.9, 1.0))
     assert len(optim.SGD([p, p], lr=0.1).params) == 1  # listed twice, updated once
 
