@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_cnn import Tensor, ops
+from tinygrad_cnn import Tensor, nn, ops
 
 MODELS = ("mnist-cnn", "unet")
 # bounds that keep a typo from asking for gigabytes (a graph is drawn from one small batch)
@@ -274,6 +274,7 @@ def model_loss(name: str, batch: int, size: int | None) -> Tensor:
         loss = ops.cross_entropy(model(images), rng.integers(0, 10, size=batch))
     else:
         size = size or 32
+        nn.manual_seed(0)  # the same weights every time
         model = UNet()
         images = Tensor(rng.standard_normal((batch, 1, size, size)).astype(np.float32))
         images.name = "images"

@@ -198,7 +198,7 @@ def _number(value: float) -> float | str:
     value = float(value)
     if not np.isfinite(value):
         return "nan" if value != value else ("inf" if value > 0 else "-inf")
-    return float(f"{value:.6g}")
+    return float(f"{value:.8g}")  # micrograd prints 4 decimals of 138.8338
 
 
 def heatmap(image: np.ndarray) -> dict:
