@@ -119,7 +119,12 @@ def screenshot(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m tinygrad_cnn.viz.browser PAGE OUT.png [--next K] [--hover ID] [--open BOX]`."""
+    """`python -m tinygrad_cnn.viz.browser PAGE OUT.png [--next K] [--hover ID] [--open BOX]`.
+
+    Example:
+        >>> callable(main)  # needs chromium: see the module docstring
+        True
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("page")
     parser.add_argument("out")
