@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from tinygrad_cnn import Tensor, nn, viz
+from tinygrad_cnn import Tensor, nn, ops, viz
 from tinygrad_cnn.display import history_html, image_grid, png_bytes
 from tinygrad_cnn.models import UNet, mnist_cnn
 from tinygrad_cnn.train import History
@@ -78,16 +78,15 @@ def test_a_history_shows_its_curves():
     assert "no finished epoch" in history_html([])
 
 
-def test_the_explorer_page_shows_inline():
-    explore = getattr(viz, "explore", None)
-    if explore is None:
-        pytest.skip("viz.explore is not part of this build")
+def _explorer_page():
     model = mnist_cnn(seed=0)
     x = Tensor(np.zeros((2, 1, 28, 28), np.float32))
-    from tinygrad_cnn import ops
+    return viz.explore(ops.cross_entropy(model(x), np.array([1, 2])), depth=1)
 
-    page = explore(ops.cross_entropy(model(x), np.array([1, 2])))
-    assert "<iframe" in page._repr_html_()
+
+def test_the_explorer_page_shows_inline():
+    inline = _explorer_page()._repr_html_()
+    assert inline.startswith("<iframe srcdoc=") and "graph-data" in inline
 
 
 def test_the_html_renders_in_a_real_browser(tmp_path):
@@ -96,7 +95,8 @@ def test_the_html_renders_in_a_real_browser(tmp_path):
         pytest.skip("no chromium")
     x = Tensor(np.random.default_rng(0).random((3, 1, 12, 12)))
     page = tmp_path / "cells.html"
-    cells = [x._repr_html_(), mnist_cnn(seed=0)._repr_html_(), HISTORY._repr_html_()]
+    cells = [x._repr_html_(), mnist_cnn(seed=0)._repr_html_(), HISTORY._repr_html_(),
+             _explorer_page()._repr_html_()]  # fmt: skip
     page.write_text("<html><body>" + "<hr>".join(cells) + "</body></html>")
     options = webdriver.ChromeOptions()
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
@@ -109,5 +109,8 @@ def test_the_html_renders_in_a_real_browser(tmp_path):
         lines = driver.find_elements("css selector", "polyline")
         assert len(lines) == 4 and all(line.size["width"] > 50 for line in lines)
         assert "Total params: 42,358" in driver.find_element("tag name", "body").text
+        driver.switch_to.frame(driver.find_element("tag name", "iframe"))  # the explorer
+        nodes = driver.find_elements("css selector", ".layout.active [data-node]")
+        assert len(nodes) > 5 and any(node.is_displayed() for node in nodes)
     finally:
         driver.quit()

@@ -52,6 +52,7 @@ def test_the_notebook_runs_and_shows_the_course(tmp_path, monkeypatch):
     assert "gradcheck of conv2d (stride 2, 'same') in x and w: True" in text
     assert "Total params: 41,853" in text and "100·(400+1) = 40,100" in text
     assert "<svg" in text and "<polyline" in text  # the graph, and the curves
+    assert "<iframe srcdoc=" in text  # the explorer page, inline
     assert "foreground IoU on 64 test canvases: " in text
     iou = float(text.split("foreground IoU on 64 test canvases: ")[1][:5])
     assert iou > 0.5, f"the U-Net learned little: IoU {iou}"
