@@ -265,3 +265,41 @@ def test_nn_layers_train_the_same_with_reference_kernels():
                 opt.step()
         losses.append(loss.item())
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-9)
+
+
+def test_course_cnn_trains_to_the_same_accuracy_with_reference_kernels():
+    from tinygrad_cnn import data, models, optim
+    from tinygrad_cnn.data import DataLoader
+    from tinygrad_cnn.train import fit
+
+    images, labels = data.get_dataset("shapes", "train", limit=256, seed=0)
+    histories = []
+    for kernels in ("fast", "reference"):
+        model = models.mnist_cnn(seed=0, num_classes=int(labels.max()) + 1)
+        loader = DataLoader(images, labels, batch_size=64, seed=0)
+        with ops.use_kernels(kernels):
+            history = fit(model, loader, optim.Adam(model.parameters(), lr=3e-3), epochs=2,
+                          val_loader=DataLoader(images[:64], labels[:64], batch_size=64),
+                          verbose=False)  # fmt: skip
+        histories.append(history)
+    fast, ref = (h[-1] for h in histories)
+    assert fast["val_accuracy"] == ref["val_accuracy"]
+    # float32 sums taken in another order: the same losses to about 5 digits
+    assert fast["loss"] == pytest.approx(ref["loss"], rel=1e-4)
+
+
+@pytest.mark.parametrize("command", [["demo"], ["train", "--dataset", "shapes"]])
+def test_cli_kernels_option_switches_the_kernels(command, monkeypatch):
+    from tinygrad_cnn.cli import main, train
+
+    seen = []
+
+    def fake_train_and_report(*args, **kwargs):
+        seen.append(ops.get_kernels())
+        return 1, None  # 1: nothing was trained, so the demo skips its closing advice
+
+    monkeypatch.setattr(train, "train_and_report", fake_train_and_report)
+    monkeypatch.setattr(train, "load_split", lambda *args: (None, None))
+    main([*command, "--kernels", "reference"])
+    main(command)
+    assert seen == ["reference", "fast"]
