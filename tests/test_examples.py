@@ -56,20 +56,3 @@ def test_every_example_has_a_tiny_setting():
     assert EXAMPLES, "no examples found"
     missing = [p.name for p in EXAMPLES if p.name not in TINY]
     assert not missing, f"examples without a tiny setting in TINY: {missing}"
-
-
-def test_reading_guide_links_point_at_their_lines():
-    """Each [`name`](path#Lnn) link of docs/READING.md lands on a line that mentions name."""
-    guide = ROOT / "docs" / "READING.md"
-    links = re.findall(r"\[`([^`]+)`\]\(\.\./([^)#]+)#L(\d+)\)", guide.read_text())
-    assert len(links) > 20
-    wrong = []
-    for name, path, line in links:
-        lines = (ROOT / path).read_text().splitlines()
-        text = lines[int(line) - 1] if int(line) <= len(lines) else ""
-        word = name.split("(")[0].split(".")[-1]
-        if name not in text and word not in text:
-            wrong.append(f"{name} -> {path}#L{line}: {text.strip()!r}")
-    assert not wrong, "docs/READING.md links that moved:\n" + "\n".join(wrong)
-    for path in re.findall(r"\]\(\.\./([^)#]+)", guide.read_text()):
-        assert (ROOT / path).exists(), path

@@ -10,7 +10,7 @@ and no Python loop over pixels.
     avg pool:  out = sum over taps / count;  every tap gets grad / count
     upsample:  out = each pixel repeated f x f times;  the gradient sums each f x f block
 
-Read next: `loss.py`.
+Read next: `windows.py`.
 """
 
 from __future__ import annotations
