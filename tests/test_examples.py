@@ -7,7 +7,6 @@ the test fails for an example that has none. Outputs go to a temporary folder.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
