@@ -303,3 +303,16 @@ def test_cli_kernels_option_switches_the_kernels(command, monkeypatch):
     main([*command, "--kernels", "reference"])
     main(command)
     assert seen == ["reference", "fast"]
+
+
+def test_gradcheck_command_checks_the_reference_kernels(capsys, monkeypatch):
+    from tinygrad_cnn.cli import main
+
+    assert main(["gradcheck", "maxpool2d", "avgpool2d", "--kernels", "reference"]) == 0
+    # a reference backward that forgets the arg-max mask is caught; the fast one still passes
+    monkeypatch.setattr(
+        reference.MaxPool2dFn, "backward", lambda self, grad: (np.ones(self.args[0]),)
+    )
+    assert main(["gradcheck", "maxpool2d", "--kernels", "reference"]) == 1
+    assert main(["gradcheck", "maxpool2d"]) == 0
+    assert "failing: maxpool2d" in capsys.readouterr().out

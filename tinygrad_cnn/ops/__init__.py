@@ -61,7 +61,7 @@ from tinygrad_cnn.ops.elementwise import (
     sub,
     tanh,
 )
-from tinygrad_cnn.ops.kernels import get_kernels, use_kernels
+from tinygrad_cnn.ops.kernels import get_kernels, use_kernels  # noqa: F401  (the switch, not an op)
 from tinygrad_cnn.ops.loss import (
     binary_cross_entropy_with_logits,
     cross_entropy,
@@ -83,5 +83,4 @@ __all__ = [
     "maxpool2d", "avgpool2d", "upsample2d", "batch_norm2d",
     "softmax", "log_softmax", "cross_entropy", "binary_cross_entropy_with_logits",
     "dice_loss", "segmentation_loss",
-    "use_kernels", "get_kernels",
 ]  # fmt: skip
