@@ -49,9 +49,23 @@ def test_example_runs(path: Path, tmp_path: Path):
                             capture_output=True, text=True, timeout=120)  # fmt: skip
     assert result.returncode == 0, f"{path.name} failed:\n{result.stdout}\n{result.stderr}"
     assert result.stdout.strip(), f"{path.name} printed nothing"
+    if "--quick" in args:  # a run too small to learn must say so, not print IoU 0.000 bare
+        assert "smoke test" in result.stdout, path.name
 
 
 def test_every_example_has_a_tiny_setting():
     assert EXAMPLES, "no examples found"
     missing = [p.name for p in EXAMPLES if p.name not in TINY]
     assert not missing, f"examples without a tiny setting in TINY: {missing}"
+
+
+def test_example_04_says_why_the_count_differs_without_mnist():
+    """42,358 parameters on MNIST's 10 classes, 41,853 on the 5 shape classes."""
+    from tinygrad_cnn.data import dataset_info
+    from tinygrad_cnn.models import mnist_cnn
+
+    text = (ROOT / "examples" / "04_mnist_cnn.py").read_text()
+    for classes, count in [(10, "42,358"), (dataset_info("shapes")["num_classes"], "41,853")]:
+        model = mnist_cnn(num_classes=classes, seed=0)
+        assert f"{sum(p.size for p in model.parameters()):,}" == count
+        assert count in text

@@ -296,3 +296,36 @@ def test_gradcheck_unknown_op_exit_2(capsys):
     code, out, err = run_cli(capsys, "gradcheck", "conv2d", "conv3d")
     assert code == 2 and out == ""
     assert "unknown op 'conv3d'" in err and "conv2d" in err and len(err.strip().splitlines()) == 1
+
+
+# ----------------------------------------------------------------------------------------
+# Labels and summaries that teach: every name true, nothing cut off
+# ----------------------------------------------------------------------------------------
+
+
+def test_dropout_masks_are_drawn_by_name():
+    from tinygrad_cnn.models import mnist_cnn
+    from tinygrad_cnn.viz import to_dot
+
+    model = mnist_cnn(seed=0)  # training mode: the two dropouts draw masks
+    loss = ops.cross_entropy(model(Tensor(np.zeros((2, 1, 28, 28), np.float32))), [1, 2])
+    dot = to_dot(loss)
+    assert dot.count("<B>dropout mask</B>") == 3
+    assert "<B>constant</B>" not in dot
+
+
+def test_unet_drawing_title_is_whole():
+    from tinygrad_cnn.models import UNet
+    from tinygrad_cnn.viz import to_dot
+
+    model = UNet()
+    loss = model(Tensor(np.zeros((2, 1, 16, 16), np.float32))).mean()
+    dot = to_dot(loss, depth=1)
+    assert "up=&#x27;transpose&#x27;)" in dot and "..." not in dot
+
+
+def test_summary_says_the_shared_pool_runs_four_times(capsys):
+    code, out, _ = run_cli(capsys, "explain", "params", "unet")
+    assert code == 0
+    assert "pool (x4)" in out
+    assert "pool runs 4 times (one layer, shared): its output shape is the first call's" in out

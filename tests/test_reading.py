@@ -17,6 +17,7 @@ import sys
 import tokenize
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,6 +160,34 @@ def test_reading_guide_links_land_on_their_definitions():
     assert not wrong, f"links that moved ({FIX}):\n" + "\n".join(wrong)
     for path in re.findall(r"\]\(\.\./([^)#]+)", text):
         assert (ROOT / path).exists(), path
+
+
+EXERCISES = ROOT / "docs" / "EXERCISES.md"
+
+
+def test_exercises_check_with_commands_that_exist():
+    """Each exercise names a check; every gradcheck call parses and names ops with cases, and
+    every pytest node id is a test function that exists."""
+    from tinygrad_cnn.cli import build_parser
+    from tinygrad_cnn.cli.gradcheck_cmd import _cases
+
+    text = EXERCISES.read_text()
+    sections = re.split(r"^## ", text, flags=re.M)[1:]
+    assert len(sections) >= 6
+    cases = _cases(np.random.default_rng(0))
+    for section in sections:
+        commands = re.findall(r"`(tinygrad-cnn [^`]+|python -m pytest [^`]+)`", section)
+        assert commands, f"exercise {section.splitlines()[0]!r} names no command that checks it"
+        for command in commands:
+            words = command.split()
+            if words[0] == "tinygrad-cnn":
+                args = build_parser().parse_args(words[1:])  # exits on a bad command line
+                assert all(op in cases for op in getattr(args, "ops", [])), command
+                continue
+            path, _, name = words[3].partition("::")
+            tree = ast.parse((ROOT / path).read_text())
+            defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+            assert name in defined, f"{command}: no test {name} in {path}"
 
 
 def fix() -> None:
