@@ -22,7 +22,7 @@ included). An op with no translation is refused, naming the op and the layer tha
 
 The `onnx` package is needed only here: `pip install 'tinygrad_cnn[onnx]'`.
 
-Read next: `onnx/rules.py` (the translations), then `cli/export.py` (`tinygrad-cnn export`).
+Read next: `onnx/rules.py` (the translations).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ which reads the op's recorded parameters (`fn.params`: stride, padding, axes...)
 the equivalent ONNX node(s) to `graph`. Padding arrives already resolved by the op to
 ((top, bottom), (left, right)), so Keras' 'same' at stride 2 is simply asymmetric pads.
 
-Read next: `onnx/__init__.py` (the trace that calls these).
+Read next: `cli/export.py` (`tinygrad-cnn export`, the command line around it).
 """
 
 from __future__ import annotations
