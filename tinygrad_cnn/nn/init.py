@@ -15,18 +15,73 @@ For a weight of shape (out, in, kh, kw): fan_in = in*kh*kw and fan_out = out*kh*
 
 `manual_seed(seed)` makes every draw reproducible (also exported as `tinygrad_cnn.manual_seed`).
 
-Read next: `nn/layers.py`.
+Layers get their arrays from `new_array`, so a model built from an untrusted file's description
+can be held to the shapes that file really holds (`expect_shapes`), before any memory is taken.
+
+Read next: `nn/checks.py`, then `nn/layers.py`.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import math
+import threading
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
 from tinygrad_cnn.tensor import Tensor
 
 _generator = np.random.default_rng()
+_expected = threading.local()  # .shapes: Counter of the shapes still allowed, or absent
+
+
+@contextlib.contextmanager
+def expect_shapes(shapes: Iterable[tuple[int, ...]], source: str) -> Iterator[None]:
+    """Within this block (in this thread), every array `new_array` makes must take one of
+    `shapes` (each listed shape once per time it is listed), else ValueError before allocating.
+
+    `checkpoint.load` builds a model from a file's metadata inside this block, with the shapes
+    the file's header lists: metadata claiming a model far bigger than the file fails at its
+    first layer that the file does not hold, not after allocating gigabytes.
+
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> with expect_shapes([(3, 4), (3,)], "weights.safetensors"):
+        ...     layer = nn.Linear(4, 3)
+        >>> with expect_shapes([(3, 4), (3,)], "weights.safetensors"):
+        ...     layer = nn.Linear(4000, 3000)
+        Traceback (most recent call last):
+        ...
+        ValueError: weights.safetensors holds no array of shape (3000, 4000) for this model
+    """
+    previous = getattr(_expected, "shapes", None)
+    _expected.shapes, _expected.source = collections.Counter(map(tuple, shapes)), source
+    try:
+        yield
+    finally:
+        _expected.shapes = previous
+
+
+def new_array(shape: tuple[int, ...], dtype: np.dtype, fill: float | None = None) -> np.ndarray:
+    """A new array for a parameter or buffer: np.empty, or np.full with `fill`.
+
+    Raises:
+        ValueError: inside `expect_shapes`, a shape that is not (or no longer) expected.
+    Example:
+        >>> new_array((2,), np.float32, fill=1.0)
+        array([1., 1.], dtype=float32)
+    """
+    shape = tuple(int(n) for n in shape)
+    expected = getattr(_expected, "shapes", None)
+    if expected is not None:
+        if expected[shape] < 1:
+            raise ValueError(f"{_expected.source} holds no array of shape {shape} for this model")
+        expected[shape] -= 1
+    if fill is None:
+        return np.empty(shape, dtype=dtype)
+    return np.full(shape, fill, dtype=dtype)
 
 
 def manual_seed(seed: int) -> np.random.Generator:
