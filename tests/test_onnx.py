@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from tinygrad_cnn import Tensor, checkpoint, nn
+from tinygrad_cnn import Tensor, checkpoint, nn, no_grad
 from tinygrad_cnn.cli import main
 from tinygrad_cnn.models import UNet, lenet, mnist_cnn
 from tinygrad_cnn.tensor import Function
@@ -100,10 +100,12 @@ def test_the_file_reads_like_the_model(tmp_path):
     assert fixed.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 2
 
 
-def test_export_leaves_the_model_in_its_mode(tmp_path):
+def test_export_leaves_the_model_as_it_was(tmp_path):
     model = UNet(base=2, depth=1, seed=0)  # training mode
-    onnx_export.export(model, np.zeros((1, 1, 4, 4)), tmp_path / "u.onnx")
+    with no_grad():  # the trace records a graph all the same
+        onnx_export.export(model, np.zeros((1, 1, 4, 4)), tmp_path / "u.onnx")
     assert all(module.training for module in model.modules())
+    assert all(p.data.flags.writeable for p in model.parameters())  # the graph is released
 
 
 class _TwiceFn(Function):

@@ -41,7 +41,7 @@ def _images(shape, seed=0):
 
 def _torch_out(model, x):
     with torch.no_grad():
-        return model.eval()(torch.from_numpy(x)).numpy()
+        return model.eval()(torch.tensor(x)).numpy()  # a copy: x may be frozen by our graph
 
 
 @pytest.mark.parametrize("name", ["mnist_cnn", "unet"])

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_cnn.onnx.rules import RULES, Graph
-from tinygrad_cnn.tensor import Tensor, is_grad_enabled
+from tinygrad_cnn.tensor import Tensor, enable_grad
 
 OPSET = 17
 INSTALL_HINT = "pip install 'tinygrad_cnn[onnx]'"
@@ -197,19 +197,22 @@ def to_onnx(model: Any, example_input: Any, dynamic_batch: bool = True) -> Any:
         data = data.astype(np.float32)
     if data.ndim < 1:
         raise ValueError(f"onnx.export: example_input needs a batch axis, got shape {data.shape}")
-    if not is_grad_enabled():
-        raise RuntimeError("onnx.export traces the model's graph: call it outside no_grad()")
     modes = [(module, module.training) for module in model.modules()]
     model.eval()  # Dropout drops nothing, BatchNorm uses its running statistics
+    out = None
     try:
         x = Tensor(data.copy(), requires_grad=True)  # so every op that uses it is recorded
-        out = model(x)
+        with enable_grad():  # even when called inside no_grad()
+            out = model(x)
         if not isinstance(out, Tensor):
             raise TypeError(f"onnx.export: the model must return one Tensor, got {type(out)}")
         graph = _build_graph(onnx, model, x, out)
     finally:
         for module, training in modes:
             module.training = training
+        for tensor in _recorded_order(out) if isinstance(out, Tensor) else ():
+            if tensor._ctx is not None:  # no backward will run: unfreeze the weights now
+                tensor._ctx.release()
     nodes = _fuse(graph)
     return _model_proto(onnx, graph, nodes, x, out, dynamic_batch)
 
