@@ -259,3 +259,31 @@ def test_graph_bounds_its_arguments(tmp_path, capsys, args, message):
 
 def test_model_loss_is_the_same_every_time():
     assert model_loss("unet", 2, 16).item() == model_loss("unet", 2, 16).item()
+
+
+# --- the animated GIF -----------------------------------------------------------------------
+
+
+@needs_dot
+def test_animate_backward_writes_one_frame_per_step(tmp_path):
+    from PIL import Image
+
+    from tinygrad_cnn.viz.animate import animate_backward
+
+    a, b = Tensor(2.0, requires_grad=True), Tensor(-3.0, requires_grad=True)
+    path = animate_backward((a * b + b**3).relu(), tmp_path / "b.gif")
+    image = Image.open(path)
+    assert image.format == "GIF" and image.n_frames == 1 + 6  # the start, then 6 nodes
+    with pytest.raises(ValueError, match="should end in .gif"):
+        animate_backward(a * b, tmp_path / "b.png")
+
+
+@needs_dot
+def test_explain_backward_animate(tmp_path, capsys):
+    out = tmp_path / "backward.gif"
+    assert main(["explain", "backward", "--animate", str(out)]) == 0
+    assert f"animation written to {out}" in capsys.readouterr().out
+    assert out.stat().st_size > 1000
+    assert main(["explain", "conv", "--animate", str(tmp_path / "c.gif")]) == 2
+    assert "--animate goes with `explain backward`" in capsys.readouterr().err
+    assert not (tmp_path / "c.gif").exists()
