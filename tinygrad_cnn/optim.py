@@ -25,7 +25,8 @@ so one bad gradient leaves the model and the optimizer exactly as they were. Non
 gradient values are not refused: as in PyTorch, they are the training's business
 (see `detect_anomaly`).
 
-Read next: `schedules.py`, then `train.py`.
+Read next: `train.py` (learning-rate schedules, which change lr between epochs, are in
+`schedules.py`).
 """
 
 from __future__ import annotations

@@ -237,8 +237,9 @@ class Dropout(Module):
         if self.p == 1.0:
             return x * Tensor(np.zeros((), dtype=x.dtype))  # everything dropped
         keep = init.generator().random(x.shape) >= self.p  # (x.shape) bools
-        mask = keep.astype(x.dtype) * np.asarray(1.0 / (1.0 - self.p), dtype=x.dtype)
-        return x * Tensor(mask)
+        mask = Tensor(keep.astype(x.dtype) * np.asarray(1.0 / (1.0 - self.p), dtype=x.dtype))
+        mask.name = "dropout mask"  # how graph drawings label it
+        return x * mask
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -6,7 +6,8 @@ checks its input's shape (the error names the layer: `Linear(400 -> 100) expecte
 got (32, 576)`) and calls one op from `ops/`. Weight layouts and state_dict keys are
 PyTorch's, so weights move between the two.
 
-Read next: `nn/activation.py` (layers without weights), then `nn/summary.py`.
+Read next: `../optim.py`, which moves these weights; the layers without weights are in
+`nn/activation.py`.
 """
 
 from __future__ import annotations

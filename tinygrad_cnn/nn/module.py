@@ -13,7 +13,7 @@ walking the attributes in the order they were assigned, recursively, so
 is all a model needs. Calling a module runs its `forward` inside `module_scope(self)`, so every
 tensor it creates knows which module made it (the graph drawings box them by module).
 
-Read next: `nn/init.py`, then `nn/layers.py`.
+Read next: `nn/layers.py` (and `nn/init.py` for how their weights start).
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from tinygrad_cnn.viz.labels import (
     shape_text,
     small,
     values_text,
+    wrapped,
 )
 
 # ----------------------------------------------------------------------------------------
@@ -122,7 +123,7 @@ class Names:
     def title(self, module: Any) -> str:
         """Escaped cluster/node title: **path**: summary (the model itself: its summary)."""
         path = self.path.get(id(module), "")
-        summary = esc(module_summary(module))
+        summary = "<BR/>".join(esc(line) for line in wrapped(module_summary(module)))
         return f"<B>{esc(path)}</B>: {summary}" if path else f"<B>{summary}</B>"
 
 
@@ -228,11 +229,11 @@ def _leaf(tensor: Tensor, names: Names, show_shapes: bool, show_grads: bool):
     else:
         # a number in the expression, or an array a layer made (a dropout mask): a constant
         made_inside = tensor.size == 1 or bool(tensor._scope)
-        kind = "constant" if made_inside and name is None else "input"
-    if kind == "constant" and tensor.size == 1:
+        kind = "constant" if made_inside and (name is None or tensor._scope) else "input"
+    if kind == "constant" and tensor.size == 1 and name is None:
         lines = [bold(values_text(tensor.data))]
     elif kind == "constant":
-        lines = [bold("constant")] + ([_shape_line(tensor)] if show_shapes else [])
+        lines = [bold(name or "constant")] + ([_shape_line(tensor)] if show_shapes else [])
     else:
         lines = [bold(name or ("tensor" if kind == "grad_tensor" else "input"))]
         if show_shapes:
