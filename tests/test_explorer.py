@@ -246,6 +246,7 @@ def test_graph_never_touches_a_file_beside_out(tmp_path, capsys, suffix):
         ([], "give one of --model"),
         (["--model", "unet", "a=2"], "NAME=VALUE arguments go with --expr"),
         (["--example", "micrograd", "--backward"], "drop --backward"),
+        (["--example", "micrograd", "--screenshot-step", "2"], "give --out FILE.png"),
     ],
 )
 def test_graph_bounds_its_arguments(tmp_path, capsys, args, message):
@@ -287,3 +288,15 @@ def test_explain_backward_animate(tmp_path, capsys):
     assert main(["explain", "conv", "--animate", str(tmp_path / "c.gif")]) == 2
     assert "--animate goes with `explain backward`" in capsys.readouterr().err
     assert not (tmp_path / "c.gif").exists()
+
+
+@needs_dot
+def test_graph_out_gif_animates_backward(tmp_path, capsys):
+    from PIL import Image
+
+    out = tmp_path / "b.gif"
+    status, err = graph(
+        capsys, "--expr", "(a*b + c)*f", "a=2", "b=-3", "c=10", "f=-2", "--out", str(out)
+    )
+    assert status == 0, err
+    assert Image.open(out).n_frames == 1 + 7
