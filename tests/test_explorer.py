@@ -75,6 +75,19 @@ def test_recorder_follows_the_engines_order():
                 assert position[id(inp)] > position[id(node)]
 
 
+def test_recorded_order_is_the_order_the_engines_hooks_see():
+    from tinygrad_cnn.viz.build import walk
+
+    a, b = Tensor(-4.0, requires_grad=True), Tensor(2.0, requires_grad=True)
+    c = a + b
+    out = (c * c + (b - a).relu()) ** 2
+    seen = []
+    for tensor in walk([out]):
+        if tensor.requires_grad:
+            tensor.register_hook(lambda grad, t=tensor: seen.append(id(t)))
+    assert [id(v.node) for v in record_backward(out)] == seen
+
+
 # --- the page's data ------------------------------------------------------------------------
 
 
