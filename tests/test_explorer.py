@@ -148,6 +148,8 @@ def test_page_is_self_contained_and_small(tmp_path):
     heat = conv["value"]["heatmap"]
     assert conv["module"] == "0" and conv["shape"] == [2, 8, 26, 26]
     assert (heat["channels"], heat["of"], heat["h"], heat["w"]) == (4, 8, 26, 26)
+    texts = [sent["text"] for step in data["steps"] for sent in step["sent"]]
+    assert any(t.startswith("sends a (2, 8, 26, 26) array (mean ") for t in texts)
     weight = next(n for n in data["nodes"] if n["label"].startswith("0.weight"))
     assert weight["kind"] == "parameter" and isinstance(weight["grad"]["norm"], float)
 
