@@ -8,6 +8,7 @@ Read `tensor.py` first (the autograd engine), then `ops/` in the order its docst
 from tinygrad_cnn import nn, ops, optim
 from tinygrad_cnn.gradcheck import gradcheck
 from tinygrad_cnn.nn.init import manual_seed
+from tinygrad_cnn.ops.windows import get_num_threads, set_num_threads
 from tinygrad_cnn.tensor import Function, Tensor, is_grad_enabled, no_grad, unbroadcast
 
 __version__ = "0.1.0"
@@ -23,4 +24,6 @@ __all__ = [
     "nn",
     "optim",
     "manual_seed",
+    "set_num_threads",
+    "get_num_threads",
 ]
