@@ -12,56 +12,66 @@ import threading
 import numpy as np
 import pytest
 
-from tinygrad_cnn import Tensor, nn, ops, optim
+from tinygrad_cnn import Tensor, ops
 from tinygrad_cnn.ops.windows import _default_threads, get_num_threads, parallel, set_num_threads
 
 STEPS = 4
 
 
-def _model(kind: str) -> nn.Sequential:
-    """Two different CNNs: conv2d, padded max pooling and conv_transpose2d in each."""
-    nn.manual_seed(1 if kind == "a" else 2)
+def _params(kind: str) -> dict[str, Tensor]:
+    """Two different CNNs' weights: conv2d, padded max pooling, conv_transpose2d, dense."""
+    rng = np.random.default_rng(1 if kind == "a" else 2)
+    shapes = {  # a: 12x12 images, b: 13x13
+        "a": dict(w1=(6, 1, 3, 3), wt=(6, 4, 2, 2), w2=(3, 4, 3, 3), fc=(3 * 12 * 12, 5)),
+        "b": dict(w1=(8, 1, 5, 5), wt=(8, 8, 3, 3), w2=(2, 8, 1, 1), fc=(2 * 12 * 12, 5)),
+    }[kind]
+    weights = {k: rng.standard_normal(s) / np.sqrt(np.prod(s[1:])) for k, s in shapes.items()}
+    return {k: Tensor(w.astype(np.float32), requires_grad=True) for k, w in weights.items()}
+
+
+def _forward(kind: str, p: dict[str, Tensor], x: Tensor) -> Tensor:
     if kind == "a":
-        return nn.Sequential(
-            nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, stride=2, padding=1),
-            nn.ConvTranspose2d(6, 4, 2, stride=2), nn.ReLU(), nn.Conv2d(4, 3, 3, padding="same"),
-            nn.Flatten(), nn.Linear(3 * 12 * 12, 5),
-        )  # fmt: skip
-    return nn.Sequential(
-        nn.Conv2d(1, 8, 5, stride=2, padding=2), nn.ReLU(), nn.MaxPool2d(2, padding=1),
-        nn.ConvTranspose2d(8, 8, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(8, 2, 1),
-        nn.Flatten(), nn.Linear(2 * 7 * 7, 5),
-    )  # fmt: skip
+        h = ops.conv2d(x, p["w1"], padding=1).relu()  # (N, 6, 12, 12)
+        h = ops.maxpool2d(h, 3, stride=2, padding=1)  # (N, 6, 6, 6)
+        h = ops.conv_transpose2d(h, p["wt"], stride=2).relu()  # (N, 4, 12, 12)
+        h = ops.conv2d(h, p["w2"], padding="same")  # (N, 3, 12, 12)
+    else:
+        h = ops.conv2d(x, p["w1"], stride=2, padding=2).relu()  # (N, 8, 7, 7)
+        h = ops.maxpool2d(h, 2, padding=1)  # (N, 8, 4, 4)
+        h = ops.conv_transpose2d(h, p["wt"], stride=3).relu()  # (N, 8, 12, 12)
+        h = ops.conv2d(h, p["w2"])  # (N, 2, 12, 12)
+    return ops.matmul(h.reshape(h.shape[0], -1), p["fc"])
 
 
-def _train(kind: str, model, barrier: threading.Barrier | None = None) -> list[np.ndarray]:
+def _train(kind: str, barrier: threading.Barrier | None = None) -> list[np.ndarray]:
     """STEPS SGD steps; returns every step's output and every gradient, as copies."""
     set_num_threads(2)  # each thread also splits its work over its own helper threads
-    opt = optim.SGD(model.parameters(), lr=0.05)
+    params = _params(kind)
     rng = np.random.default_rng(0 if kind == "a" else 1)
     x = rng.standard_normal((16, 1, 12, 12) if kind == "a" else (16, 1, 13, 13))
+    x = Tensor(x.astype(np.float32))
     labels = rng.integers(0, 5, 16)
     seen = []
     for _ in range(STEPS):
         if barrier is not None:
             barrier.wait()  # both threads run their steps at the same time
-        opt.zero_grad()
-        out = model(Tensor(x.astype(np.float32)))
+        out = _forward(kind, params, x)
         ops.cross_entropy(out, labels).backward()
-        opt.step()
         seen.append(out.data.copy())
-        seen += [p.grad.copy() for p in model.parameters()]
+        for t in params.values():
+            seen.append(t.grad.copy())
+            t.data = t.data - 0.05 * t.grad  # plain SGD, no optimizer state
+            t.grad = None
     return seen
 
 
 def test_two_threads_training_get_bit_for_bit_what_each_gets_alone():
-    alone = {kind: _train(kind, _model(kind)) for kind in "ab"}
-    models = {kind: _model(kind) for kind in "ab"}  # built here: the init RNG is seeded
+    alone = {kind: _train(kind) for kind in "ab"}
     barrier, together, errors = threading.Barrier(2), {}, []
 
     def run(kind):
         try:
-            together[kind] = _train(kind, models[kind], barrier)
+            together[kind] = _train(kind, barrier)
         except BaseException as error:  # reported by the main thread
             errors.append(error)
             barrier.abort()

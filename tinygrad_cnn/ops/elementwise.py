@@ -213,19 +213,14 @@ class ReluFn(Function):
         flat_out, flat_grad, flat_dx = self.out.reshape(-1), grad.reshape(-1), dx.reshape(-1)
 
         def chunk(start: int, stop: int) -> None:
-            # NOTE: the mask is written straight as 0.0 / 1.0 into dx, then multiplied in
-            # place, one cache-sized block at a time: both passes read memory once, and no
-            # boolean temporary is made (same numbers as grad * (out > 0))
-            for low in range(start, stop, _BLOCK):
-                high = min(low + _BLOCK, stop)
-                mask = np.greater(flat_out[low:high], 0, out=flat_dx[low:high])
-                mask *= flat_grad[low:high]
+            mask = np.greater(flat_out[start:stop], 0, out=flat_dx[start:stop])
+            mask *= flat_grad[start:stop]
 
-        parallel(chunk, flat_dx.size, 2 * flat_dx.size)
+        # NOTE: the mask is written straight as 0.0 / 1.0 into dx, then multiplied in place,
+        # one cache-sized block at a time: both passes read memory once, and no boolean
+        # temporary is made (same numbers as grad * (out > 0))
+        parallel(chunk, flat_dx.size, 2 * flat_dx.size, blocks=True)
         return dx
-
-
-_BLOCK = 1 << 15  # elements: 128 KiB of float32, well inside a core's L2 cache
 
 
 class SigmoidFn(Function):

@@ -79,7 +79,8 @@ class MaxPool2dFn(Function):
                 for tap in range(KH * KW):
                     arg[np.isnan(window[:, :, tap // KW, tap % KW])] = tap
 
-        parallel(pool, out.shape[0], xp.size)
+        # NOTE: in cache-sized blocks of images: the 4 passes per tap read memory once
+        parallel(pool, out.shape[0], xp.size, blocks=True)
         return out
 
     def backward(self, grad: np.ndarray):
@@ -100,7 +101,7 @@ class MaxPool2dFn(Function):
                 for tap, (rows, cols) in enumerate(taps):
                     np.multiply(g, arg == tap, out=part[:, :, rows, cols])
 
-            parallel(scatter, dx.shape[0], dx.size * 2)
+            parallel(scatter, dx.shape[0], dx.size * 2, blocks=True)
             return dx
         dxp = np.zeros(self.xp_shape, grad.dtype)
 
@@ -109,7 +110,7 @@ class MaxPool2dFn(Function):
             for tap, (rows, cols) in enumerate(taps):
                 part[:, :, rows, cols] += g * (arg == tap)
 
-        parallel(add, dxp.shape[0], dxp.size * 2)
+        parallel(add, dxp.shape[0], dxp.size * 2, blocks=True)
         return dxp if no_padding else _crop(dxp, self.padding)
 
 
