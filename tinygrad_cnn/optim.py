@@ -25,7 +25,8 @@ so one bad gradient leaves the model and the optimizer exactly as they were. Non
 gradient values are not refused: as in PyTorch, they are the training's business
 (see `detect_anomaly`).
 
-Read next: `schedules.py`, then `train.py`.
+Read next: `train.py` (learning-rate schedules, which change lr between epochs, are in
+`schedules.py`).
 """
 
 from __future__ import annotations
@@ -36,52 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_cnn.nn.checks import check_number
 from tinygrad_cnn.tensor import Tensor
-
-
-def check_number(
-    owner: str,
-    name: str,
-    value: Any,
-    low: float = 0.0,
-    high: float = math.inf,
-    high_open: bool = False,
-    integer: bool = False,
-) -> Any:
-    """`value` if it is a finite real number in [low, high] (or [low, high) when `high_open`).
-
-    Hyperparameters are checked when they are set, so a NaN learning rate is an error at
-    construction rather than a model full of NaN a thousand steps later.
-
-    Raises:
-        TypeError: value is not a real number (a string, a bool, None, a complex, an array),
-            or not an int when `integer`.
-        ValueError: value is NaN, infinite or outside the range; the message names `owner`
-            and `name`.
-    Example:
-        >>> check_number("SGD", "lr", 0.1)
-        0.1
-        >>> check_number("SGD", "lr", float("nan"))
-        Traceback (most recent call last):
-        ...
-        ValueError: SGD: lr must be a finite number >= 0, got nan
-        >>> check_number("SGD", "lr", "0.1")
-        Traceback (most recent call last):
-        ...
-        TypeError: SGD: lr must be a number, got '0.1' (str)
-    """
-    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kinds):
-        kind = "an int" if integer else "a number"
-        raise TypeError(f"{owner}: {name} must be {kind}, got {value!r} ({type(value).__name__})")
-    if high == math.inf:
-        rule = f">= {low:g}"
-    else:
-        rule = f"in [{low:g}, {high:g}{')' if high_open else ']'}"
-    inside = low <= value < high if high_open else low <= value <= high
-    if not (math.isfinite(value) and inside):
-        raise ValueError(f"{owner}: {name} must be a finite number {rule}, got {value!r}")
-    return value
 
 
 class Optimizer:

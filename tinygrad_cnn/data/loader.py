@@ -3,8 +3,8 @@
 Each epoch draws a fresh permutation of the sample indices (from `seed` and the epoch number,
 so runs repeat exactly), then gathers one batch at a time with fancy indexing: only a batch
 is ever copied, never the whole dataset. Images become float32 NCHW scaled to [0, 1]
-(uint8 / 255, as the course does). Read next: `datasets.py`'s `get_dataset` registry in
-`data/__init__.py`, then `train.py`.
+(uint8 / 255, as the course does). Read next: `../train.py`, whose `fit` takes these
+batches (the datasets come from `get_dataset` in `data/__init__.py`).
 """
 
 from __future__ import annotations

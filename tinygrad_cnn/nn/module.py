@@ -13,7 +13,7 @@ walking the attributes in the order they were assigned, recursively, so
 is all a model needs. Calling a module runs its `forward` inside `module_scope(self)`, so every
 tensor it creates knows which module made it (the graph drawings box them by module).
 
-Read next: `nn/init.py`, then `nn/layers.py`.
+Read next: `nn/layers.py` (and `nn/init.py` for how their weights start).
 """
 
 from __future__ import annotations
@@ -242,8 +242,21 @@ class Module:
         Returns:
             (missing_keys, unexpected_keys), both empty when strict=True.
         Raises:
+            TypeError: state is not a mapping (a file path is not a state_dict: read a
+                checkpoint with `checkpoint.load_weights(model, path)`).
             ValueError: naming each missing/unexpected key, or a key and both shapes.
         """
+        if isinstance(state, (str, bytes)) or hasattr(state, "__fspath__"):  # a path
+            raise TypeError(
+                f"load_state_dict into {type(self).__name__}: got the path {state!r}, not a "
+                f"state_dict; to read a checkpoint file use "
+                f"tinygrad_cnn.checkpoint.load_weights(model, path)"
+            )
+        if not (hasattr(state, "keys") and hasattr(state, "__getitem__")):
+            raise TypeError(
+                f"load_state_dict into {type(self).__name__}: expected a dict of arrays "
+                f"(as state_dict() returns), got {type(state).__name__}"
+            )
         targets = self._state_arrays()
         missing = [key for key in targets if key not in state]
         unexpected = [key for key in state if key not in targets]

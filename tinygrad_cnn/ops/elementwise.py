@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinygrad_cnn.ops.windows import parallel
 from tinygrad_cnn.tensor import Function, Tensor, as_tensor, unbroadcast
 
 
@@ -190,7 +189,7 @@ class LogFn(Function):
 
 
 class ReluFn(Function):
-    """forward: out = max(x, 0)        backward: dx = grad * (out > 0)
+    """forward: out = max(x, 0)        backward: dx = grad * (x > 0)
 
     NOTE: relu'(0) is taken as 0, as PyTorch does.
     """
@@ -198,28 +197,14 @@ class ReluFn(Function):
     name = "relu"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self.out = np.empty(x.shape, x.dtype)
-        flat_x, flat_out = x.reshape(-1), self.out.reshape(-1)
-
-        def chunk(start: int, stop: int) -> None:
-            np.maximum(flat_x[start:stop], 0, out=flat_out[start:stop])
-
-        # NOTE: split over threads (relu is memory-bound; see ops/windows.parallel)
-        parallel(chunk, flat_out.size, flat_out.size)
+        self.out = np.maximum(x, 0)
         return self.out
 
     def backward(self, grad: np.ndarray):
-        dx = np.empty(grad.shape, grad.dtype)
-        flat_out, flat_grad, flat_dx = self.out.reshape(-1), grad.reshape(-1), dx.reshape(-1)
-
-        def chunk(start: int, stop: int) -> None:
-            mask = np.greater(flat_out[start:stop], 0, out=flat_dx[start:stop])
-            mask *= flat_grad[start:stop]
-
-        # NOTE: the mask is written straight as 0.0 / 1.0 into dx, then multiplied in place,
-        # one cache-sized block at a time: both passes read memory once, and no boolean
-        # temporary is made (same numbers as grad * (out > 0))
-        parallel(chunk, flat_dx.size, 2 * flat_dx.size, blocks=True)
+        # the mask written straight as 0.0 / 1.0 in grad's dtype, then multiplied in place:
+        # no boolean temporary, no second fresh array (same numbers as grad * (out > 0))
+        dx = np.greater(self.out, 0, out=np.empty(grad.shape, grad.dtype))
+        dx *= grad
         return dx
 
 

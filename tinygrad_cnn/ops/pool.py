@@ -10,14 +10,16 @@ and no Python loop over pixels.
     avg pool:  out = sum over taps / count;  every tap gets grad / count
     upsample:  out = each pixel repeated f x f times;  the gradient sums each f x f block
 
-Read next: `loss.py`.
+Read next: `windows.py`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from tinygrad_cnn.ops import reference
 from tinygrad_cnn.ops.conv import im2col
+from tinygrad_cnn.ops.kernels import get_kernels
 from tinygrad_cnn.ops.windows import (
     Padding,
     Pair,
@@ -40,6 +42,18 @@ def _tap_slices(tap: Pair, stride: Pair, out: Pair) -> tuple[slice, slice]:
 def _crop(xp: np.ndarray, padding: Padding) -> np.ndarray:
     (top, bottom), (left, right) = padding
     return xp[:, :, top : xp.shape[2] - bottom, left : xp.shape[3] - right]
+
+
+# ========================================================================================
+# SPEED TRICKS: MaxPool2dFn. The readable version is `reference.py`'s MaxPool2dFn (a loop
+# over the taps with np.argmax). Here:
+#   - the arg-max is one byte per window, updated with wrap-around unsigned arithmetic
+#     (several times faster than np.where or np.copyto(..., where=...));
+#   - when the windows tile the input (kernel = stride), backward writes every cell of dx
+#     once: no zeroing, no additions;
+#   - forward and backward run in chunks of images on get_num_threads() threads (`parallel`).
+# Measured with `python -m benchmarks.threads --only maxpool` (see benchmarks/README.md).
+# ========================================================================================
 
 
 class MaxPool2dFn(Function):
@@ -79,8 +93,7 @@ class MaxPool2dFn(Function):
                 for tap in range(KH * KW):
                     arg[np.isnan(window[:, :, tap // KW, tap % KW])] = tap
 
-        # NOTE: in cache-sized blocks of images: the 4 passes per tap read memory once
-        parallel(pool, out.shape[0], xp.size, blocks=True)
+        parallel(pool, out.shape[0], xp.size)
         return out
 
     def backward(self, grad: np.ndarray):
@@ -101,7 +114,7 @@ class MaxPool2dFn(Function):
                 for tap, (rows, cols) in enumerate(taps):
                     np.multiply(g, arg == tap, out=part[:, :, rows, cols])
 
-            parallel(scatter, dx.shape[0], dx.size * 2, blocks=True)
+            parallel(scatter, dx.shape[0], dx.size * 2)
             return dx
         dxp = np.zeros(self.xp_shape, grad.dtype)
 
@@ -110,8 +123,13 @@ class MaxPool2dFn(Function):
             for tap, (rows, cols) in enumerate(taps):
                 part[:, :, rows, cols] += g * (arg == tap)
 
-        parallel(add, dxp.shape[0], dxp.size * 2, blocks=True)
+        parallel(add, dxp.shape[0], dxp.size * 2)
         return dxp if no_padding else _crop(dxp, self.padding)
+
+
+# ========================================================================================
+# End of the speed tricks
+# ========================================================================================
 
 
 class AvgPool2dFn(Function):
@@ -216,6 +234,8 @@ def maxpool2d(
         array([[ 5.,  7.],
                [13., 15.]])
     """
+    if get_kernels() == "reference":  # the same op written as the math reads
+        return reference.maxpool2d(x, kernel_size, stride, padding)
     x = as_tensor(x)
     kernel, stride, pads = _pool_args("maxpool2d", x, kernel_size, stride, padding)
     return MaxPool2dFn.apply(x, kernel=kernel, stride=stride, padding=pads)
@@ -244,6 +264,8 @@ def avgpool2d(
         array([[2. , 3.5],
                [6.5, 8. ]])
     """
+    if get_kernels() == "reference":  # the same op written as the math reads
+        return reference.avgpool2d(x, kernel_size, stride, padding)
     x = as_tensor(x)
     kernel, stride, pads = _pool_args("avgpool2d", x, kernel_size, stride, padding)
     return AvgPool2dFn.apply(

@@ -4,6 +4,8 @@ An int or a pair for kernel sizes, strides and dilations; padding given as an in
 'valid' or Keras' 'same'; the output-size formula with its error for a window that does not
 fit; reusable scratch buffers for the large temporaries (padded inputs, im2col columns), one
 set per thread; and `parallel`, which splits memory-bound work over a few threads.
+
+Read next: `benchmarks/README.md`, how the speed of all this is measured.
 """
 
 from __future__ import annotations
@@ -274,22 +276,15 @@ def _pool(helpers: int) -> _Pool:
 # Below this many elements per chunk, handing a chunk to another thread (about 10-20 us)
 # costs more than it saves: the work runs on the calling thread alone.
 MIN_CHUNK = 1 << 15
-# About how many elements a cache block touches (with blocks=True): 128-256 KiB, inside L2.
-BLOCK = 1 << 15
 
 
-def parallel(
-    fn: Callable[[int, int], None], total: int, elements: int, blocks: bool = False
-) -> None:
+def parallel(fn: Callable[[int, int], None], total: int, elements: int) -> None:
     """Run fn(start, stop) over chunks that cover range(total), on get_num_threads() threads.
 
     fn must write disjoint parts of its outputs for disjoint ranges (e.g. a slice of the batch
     or of the channels) and use no BLAS (which has threads of its own). `elements` is about
     how many array elements the whole call touches: small calls run inline, undivided.
     The calling thread runs the last chunk itself; the first error of any chunk is raised.
-    blocks: also cut each chunk into pieces of about BLOCK elements, run one after the other,
-    so that a fn making several passes over its piece reads memory once (the later passes
-    find the piece in cache).
 
     Example:
         >>> out = np.zeros(100_000)
@@ -299,8 +294,6 @@ def parallel(
         >>> bool((out == np.arange(100_000)).all())
         True
     """
-    if blocks and elements > BLOCK:
-        fn = _in_blocks(fn, max(total * BLOCK // elements, 1))
     chunks = min(get_num_threads(), total, max(elements // MIN_CHUNK, 1))
     if chunks <= 1:
         if total > 0:
@@ -325,14 +318,6 @@ def parallel(
             _local.pool = None
     if error is not None:
         raise error
-
-
-def _in_blocks(fn: Callable[[int, int], None], step: int) -> Callable[[int, int], None]:
-    def run_blocks(start: int, stop: int) -> None:
-        for low in range(start, stop, step):
-            fn(low, min(low + step, stop))
-
-    return run_blocks
 
 
 # ----------------------------------------------------------------------------------------
