@@ -261,7 +261,7 @@ def _row(r: Result) -> str:
     return f"{r.name:<44} {r.ours_ms:9.2f} {torch_ms} {ratio} {target}  {probe:>14}{mark}{warn}"
 
 
-def print_header() -> dict:
+def print_header(table: bool = True) -> dict:
     """Print what the numbers depend on (threads, versions, CPU, BLAS and its speed); return it."""
     s = settings()
     s["sgemm_gflops"] = round(matmul_probe(), 1)
@@ -275,8 +275,9 @@ def print_header() -> dict:
         f"CPU vectors {s['vector_width']}  numpy BLAS {kernel}  "
         f"sgemm 1024^3 {s['sgemm_gflops']:.0f} GFLOP/s (AVX-512 about 170-210, AVX2 about 70)"
     )
-    print("medians over interleaved rounds; ratio = median of paired ours/torch times")
-    print(HEADER)
+    if table:
+        print("medians over interleaved rounds; ratio = median of paired ours/torch times")
+        print(HEADER)
     return s
 
 

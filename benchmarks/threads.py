@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     parser.add_argument("--only", metavar="TEXT", help="only cases whose name contains TEXT")
     args = parser.parse_args(argv)
-    settings = harness.print_header()
+    settings = harness.print_header(table=False)
     rows = measure(args.quick, args.only)
     if args.json:
         with open(args.json, "w") as f:
