@@ -153,3 +153,31 @@ def test_results_do_not_depend_on_the_thread_count(threads):
             np.testing.assert_array_equal(got, want)
     finally:
         set_num_threads(previous)
+
+
+def test_a_forked_child_makes_its_own_helper_threads():
+    import multiprocessing
+    import os
+
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this platform")
+    previous = get_num_threads()
+    set_num_threads(2)
+    try:
+        out = np.zeros(100_000)
+        parallel(lambda a, b: out.__setitem__(slice(a, b), 1.0), out.size, out.size)  # a pool
+        context = multiprocessing.get_context("fork")
+        with context.Pool(1) as pool:  # the child would wait forever on its parent's helpers
+            assert pool.apply_async(_sum_in_parallel).get(timeout=30) == 100_000
+    finally:
+        set_num_threads(previous)
+
+
+def _sum_in_parallel() -> float:
+    out = np.zeros(100_000)
+
+    def fill(start, stop):
+        out[start:stop] = 1.0
+
+    parallel(fill, out.size, out.size)
+    return float(out.sum())

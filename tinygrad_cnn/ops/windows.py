@@ -244,6 +244,7 @@ class _Pool:
     """Helper threads that each run chunks from their own queue until the pool is dropped."""
 
     def __init__(self, helpers: int):
+        self.pid = os.getpid()  # a forked child has none of these threads: it makes its own
         self.queues = [queue.SimpleQueue() for _ in range(helpers)]
         self.done: queue.SimpleQueue = queue.SimpleQueue()
         for tasks in self.queues:
@@ -268,7 +269,7 @@ def _helper(tasks: queue.SimpleQueue, done: queue.SimpleQueue) -> None:
 
 def _pool(helpers: int) -> _Pool:
     pool = getattr(_local, "pool", None)
-    if pool is None or len(pool.queues) != helpers:
+    if pool is None or len(pool.queues) != helpers or pool.pid != os.getpid():
         pool = _local.pool = _Pool(helpers)
     return pool
 
