@@ -85,7 +85,11 @@ def print_rows(rows: list[dict]) -> None:
         text += " " + " ".join(f"{v:8.2f}" if v is not None else f"{'-':>8}" for v in ratios[:2])
         text += " " + " ".join(f"{v:6.2f}x" if v is not None else f"{'-':>7}" for v in ratios[2:])
         probe = f"{row['probe_before']:.0f} -> {row['probe_after']:.0f}"
-        warn = "  (throttled?)" if min(row["probe_before"], row["probe_after"]) < 150 else ""
+        warn = (
+            "  (throttled?)"
+            if min(row["probe_before"], row["probe_after"]) < harness.HEALTHY_PROBE
+            else ""
+        )
         print(f"         {row['case']:<36} {text}  {probe}{warn}", flush=True)
     unet = [r for r in rows if r["case"].startswith("unet") and "ours_speedup" in r]
     for row in unet:
