@@ -130,10 +130,13 @@ def test_an_op_without_translation_is_refused_by_name(tmp_path):
     assert not (tmp_path / "d.onnx").exists()
 
 
-def test_missing_onnx_names_the_extra(monkeypatch, tmp_path):
+def test_missing_onnx_names_the_extra(monkeypatch, tmp_path, capsys):
+    saved = checkpoint.save(mnist_cnn(seed=0), tmp_path / "m.safetensors")
     monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` now raises ImportError
     with pytest.raises(ImportError, match=r"pip install 'tinygrad_cnn\[onnx\]'"):
         onnx_export.export(mnist_cnn(), np.zeros((1, 1, 28, 28)), tmp_path / "m.onnx")
+    assert main(["export", str(saved), "--onnx", str(tmp_path / "m.onnx")]) == 2
+    assert "pip install 'tinygrad_cnn[onnx]'" in capsys.readouterr().err
 
 
 def test_cli_exports_a_checkpoint(tmp_path, capsys):

@@ -76,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
     model = checkpoint.load(args.checkpoint)
     shape = _input_shape(model.checkpoint, args.input_shape)
     example = np.zeros((1, *shape), np.float32)
-    path = onnx_export.export(model, example, args.onnx, dynamic_batch=not args.static_batch)
+    try:
+        path = onnx_export.export(model, example, args.onnx, dynamic_batch=not args.static_batch)
+    except ImportError as error:  # no onnx package: one line naming the extra, not a traceback
+        raise RuntimeError(str(error)) from None
     batch = "1" if args.static_batch else "any"
     print(
         f"wrote {path} ({path.stat().st_size:,} bytes): {model.checkpoint['model']}, "
