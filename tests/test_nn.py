@@ -717,3 +717,29 @@ def test_load_state_dict_refuses_a_path_pointing_at_load_weights():
         model.load_state_dict([np.zeros((3, 4)), np.zeros(3)])
     for key, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[key])
+
+
+# --------------------------------------------------------------------------------------------
+# complex values are refused, never cast to real (numpy would drop the imaginary part)
+# --------------------------------------------------------------------------------------------
+
+COMPLEX_INPUTS = {
+    "Tensor(complex array)": lambda: Tensor(np.ones(3, complex)),
+    "Tensor(list with 1j)": lambda: Tensor([1j, 2.0]),
+    "tensor + complex scalar": lambda: Tensor(np.ones(3, np.float32)) + 1j,
+    "tensor + numpy complex scalar": lambda: Tensor(np.ones(3, np.float32)) + np.complex64(1j),
+    "tensor * complex array": lambda: Tensor(np.ones(3)) * np.ones(3, complex),
+    "ops.matmul complex": lambda: ops.matmul(np.ones((2, 2), complex), Tensor(np.ones((2, 2)))),
+    "ops.conv2d complex": lambda: ops.conv2d(
+        np.ones((1, 1, 3, 3), np.complex64), Tensor(np.ones((1, 1, 2, 2), np.float32))
+    ),
+    "Linear on complex": lambda: nn.Linear(3, 2)(np.ones((1, 3), complex)),
+    "Conv2d on complex": lambda: nn.Conv2d(1, 1, 2)(np.ones((1, 1, 3, 3), complex)),
+}
+
+
+@pytest.mark.filterwarnings("error")  # a ComplexWarning would mean a value was cast silently
+@pytest.mark.parametrize("case", sorted(COMPLEX_INPUTS))
+def test_complex_input_is_refused_with_a_typeerror(case):
+    with pytest.raises(TypeError, match="complex"):
+        COMPLEX_INPUTS[case]()

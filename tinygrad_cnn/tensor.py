@@ -577,7 +577,8 @@ def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:
     """
     if isinstance(value, Tensor):
         return value
-    if like is not None and isinstance(value, (int, float, bool, np.number)):
+    real = isinstance(value, (int, float, bool, np.number)) and not np.iscomplexobj(value)
+    if like is not None and real:  # (a complex scalar goes on to Tensor, which refuses it)
         return Tensor(np.asarray(value, dtype=like.dtype))
     if isinstance(value, (int, float, bool, list, tuple, np.ndarray, np.number)):
         return Tensor(value)
