@@ -32,6 +32,13 @@ def _env():
     return env
 
 
+def _strict_json(path):
+    def refuse(word):
+        raise ValueError(f"{path} is not strict JSON: {word}")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
 def _cli(*args, timeout=120):
     return subprocess.run([sys.executable, "-m", "tinygrad_cnn", *map(str, args)], cwd=ROOT,
                           env=_env(), capture_output=True, text=True, timeout=timeout)  # fmt: skip
@@ -48,7 +55,8 @@ def test_train_writes_a_run_folder_that_evaluate_reads(tmp_path):
     assert "epoch 1/1  loss " in text and "test loss " in text
     for name in RUN_FILES:
         assert str(out / name) in text  # every file it wrote is named
-    results = json.loads((out / "results.json").read_text())
+    results = _strict_json(out / "results.json")
+    _strict_json(out / "history.json")  # no bare NaN / Infinity anywhere
     assert results["model"] == "mnist-cnn" and results["dataset"] == "shapes"
     assert results["test"]["test_images"] == 512 and 0 <= results["test"]["accuracy"] <= 1
     assert len(json.loads((out / "history.json").read_text())["epochs"]) == 1

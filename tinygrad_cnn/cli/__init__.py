@@ -13,7 +13,9 @@ import importlib
 import sys
 
 # the modules of this package that define subcommands, in the order `--help` lists them
-COMMAND_MODULES: list[str] = ["train", "segment", "graph", "explain", "gradcheck_cmd"]
+COMMAND_MODULES: list[str] = [
+    "train", "lr_find", "runs_cmd", "segment", "graph", "explain", "gradcheck_cmd",
+]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
