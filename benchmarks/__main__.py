@@ -7,7 +7,8 @@ Sections (in this order): ops (conv, max pool), steps (matmul sanity line, LeNet
 course's CNN at batch 512, one MNIST epoch), allocator (the U-Net step under the default glibc
 allocator and with mmap/trim off, each in a fresh process), memory (growth over 1,000 LeNet
 steps; peak extra RSS of a U-Net step, ours and torch's), scaling (LeNet step time against the
-batch size, U-Net step time against the image size). See benchmarks/README.md.
+batch size, U-Net step time against the image size), reference (the reference kernels of
+ops/reference.py against the fast ones: why im2col exists). See benchmarks/README.md.
 
 --malloc nomap re-runs the whole command with MALLOC_MMAP_MAX_=0 and
 MALLOC_TRIM_THRESHOLD_=1073741824 (glibc then neither maps big blocks nor returns freed memory
@@ -31,7 +32,7 @@ if __package__ in (None, ""):
 from benchmarks import harness  # noqa: E402  (first: it pins the BLAS threads before numpy loads)
 
 NOMAP = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "1073741824"}
-SECTIONS = ("ops", "steps", "allocator", "memory", "scaling")
+SECTIONS = ("ops", "steps", "allocator", "memory", "scaling", "reference")
 REPO = harness.REPO
 ALLOCATOR_TARGET = 1.3
 
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         env = os.environ | NOMAP
         os.execve(sys.executable, [sys.executable, "-m", "benchmarks", *sys.argv[1:]], env)
     harness.default_data_folder()
-    from benchmarks import memory, ops, steps  # after the data folder is set
+    from benchmarks import memory, ops, reference, steps  # after the data folder is set
 
     sections = [s for s in SECTIONS if s not in args.skip]
     if args.only:  # a filter names timed cases: the other sections stay out
@@ -137,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     if "memory" in sections:
         extra["memory"] = memory.measure_all(100 if args.quick else 1000)
     extra["scaling"] = scaling_summary(results)
+    if "reference" in sections:
+        extra["reference"] = reference.run(args.quick)
     harness.print_over_target(results)
     print(f"took {time.time() - start:.0f} s; load average now {os.getloadavg()[0]:.2f}")
     if args.json:

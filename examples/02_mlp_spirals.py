@@ -35,14 +35,16 @@ def main() -> None:
     x_np, labels = spirals(200, rng)
     x = Tensor(x_np)  # (400, 2)
 
-    def init(fan_in, fan_out):  # uniform(+-1/sqrt(fan_in)), as PyTorch's Linear does
+    def layer(fan_in, fan_out):
+        # weights and biases both uniform(+-1/sqrt(fan_in)), fan_in = the layer's inputs,
+        # as PyTorch's Linear initialises them
         bound = 1 / np.sqrt(fan_in)
-        return Tensor(
-            rng.uniform(-bound, bound, (fan_in, fan_out)).astype(np.float32), requires_grad=True
-        )
+        w = rng.uniform(-bound, bound, (fan_in, fan_out)).astype(np.float32)
+        b = rng.uniform(-bound, bound, (1, fan_out)).astype(np.float32)
+        return Tensor(w, requires_grad=True), Tensor(b, requires_grad=True)
 
-    w1, b1 = init(2, args.hidden), init(1, args.hidden)
-    w2, b2 = init(args.hidden, 2), init(1, 2)
+    w1, b1 = layer(2, args.hidden)
+    w2, b2 = layer(args.hidden, 2)
     params = [w1, b1, w2, b2]
 
     def forward(x, w1, b1, w2, b2):

@@ -10,7 +10,8 @@ a seed (no download). The loss is binary cross-entropy per pixel plus the soft D
 score is the IoU (intersection over union) of the predicted and the true foreground.
 
 Run:  python examples/05_unet_shapes.py                  # a few minutes on 2 idle cores
-      python examples/05_unet_shapes.py --quick          # a few seconds, a tiny network
+      python examples/05_unet_shapes.py --quick          # a smoke test: runs in seconds,
+                                                         # too small to learn (IoU near 0)
       python examples/05_unet_shapes.py --steps 20       # stop each epoch after 20 batches
 """
 
@@ -51,7 +52,11 @@ def main() -> None:
     parser.add_argument("--base", type=int, default=16, help="channels of the first level")
     parser.add_argument("--depth", type=int, default=4, help="number of poolings")
     parser.add_argument("--steps", type=int, default=None, help="batches per epoch at most")
-    parser.add_argument("--quick", action="store_true", help="tiny data and network")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke test: tiny data and network, every step runs, nothing is learnt",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/05_unet_shapes"))
     args = parser.parse_args()
     if args.quick:
@@ -96,6 +101,8 @@ def main() -> None:
         f"test: foreground IoU {report['iou'][1]:.3f}, Dice {report['dice'][1]:.3f}, "
         f"pixel accuracy {report['pixel_accuracy']:.3f}"
     )
+    if args.quick:
+        print("(--quick is a smoke test: too little data and training to learn the shapes)")
 
     # 5. Look at it: input | true mask | predicted mask, and the learning curves.
     grid = plot_mask_grid(

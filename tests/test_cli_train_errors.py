@@ -70,3 +70,10 @@ def test_evaluate_refuses_a_checkpoint_with_another_class_count(capsys, tmp_path
     assert "accuracy" not in stdout
     code, _, err = _run(capsys, "evaluate", path, "--plots", tmp_path / "m.safetensors")
     assert code == 2 and "--plots" in err
+
+
+def test_train_detect_anomaly_stops_at_the_first_nan_naming_its_op(capsys, tmp_path):
+    code, _, err = _run(capsys, "demo", *TINY, "--lr", "1e30", "--detect-anomaly",
+                        "--out", tmp_path / "run")  # fmt: skip
+    assert code == 2 and err.count("\n") == 1
+    assert "produced" in err and ("nan" in err or "inf" in err)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygrad_cnn import explain
+from tinygrad_cnn import Tensor, explain, ops
 from tinygrad_cnn.cli import main
 from tinygrad_cnn.cli.explain import TOPICS, build_page, params_page
 from tinygrad_cnn.cli.gradcheck_cmd import ops_without_cases, run_checks
@@ -109,6 +109,37 @@ def test_explain_pool_arg_max_mask(capsys):
     assert code == 0 and "arg-max mask" in out and "stride defaults to the window" in out
 
 
+@pytest.mark.parametrize("padding", ["same", 1, "valid"])
+def test_explain_pool_honours_padding(capsys, padding):
+    image = [[1, 9, 2], [8, 3, 7], [4, 6, 5]]
+    e = explain.explain_pool(image, 2, padding=padding)
+    x = np.array(image, float)[None, None]
+    expected = ops.maxpool2d(Tensor(x), 2, padding=padding).data[0, 0]
+    np.testing.assert_array_equal(e.output, expected)
+    assert e.output.shape == {"same": (2, 2), 1: (2, 2), "valid": (1, 1)}[padding]
+    code, out, _ = run_cli(
+        capsys, "explain", "pool", "--image", str(image), "--padding", str(padding)
+    )
+    assert code == 0
+    if padding != "valid":
+        assert f"padding {padding!r}" in out and "-inf" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["conv", "--stride", "0"], "explain conv: stride must be a positive int, got 0"),
+        (["pool", "--kernel", "0"], "explain pool: kernel_size must be a positive int, got 0"),
+        (["pool", "--stride", "0"], "explain pool: stride must be a positive int, got 0"),
+        (["pool", "--kernel", "-1"], "explain pool: kernel_size must be a positive int, got -1"),
+    ],
+)
+def test_explain_refuses_zero_sizes_instead_of_defaulting(capsys, argv, message):
+    code, out, err = run_cli(capsys, "explain", *argv)
+    assert code == 2 and out == ""
+    assert err == f"tinygrad-cnn explain: error: {message}\n"
+
+
 def test_explain_backward_chain_rule(capsys):
     nodes = {n.name: n for n in explain.explain_backward().nodes}
     assert nodes["L"].value == -8 and nodes["a"].grad == 6 and nodes["b"].grad == -4
@@ -140,7 +171,7 @@ def test_explain_conv_backward(capsys):
 @pytest.mark.parametrize("words, number", [
     (["dense", "784", "1000"], "785,000"),
     (["dense", "72000000", "1000"], "72,000,001,000"),
-    (["conv", "1000", "3", "3", "3"], "28,000"),
+    (["conv", "3", "1000", "3", "3"], "28,000"),
     (["mnist-cnn"], "42,358"),
 ])  # fmt: skip
 def test_explain_params(capsys, words, number):
@@ -148,11 +179,25 @@ def test_explain_params(capsys, words, number):
     assert code == 0 and number in out
 
 
+def test_explain_params_takes_inputs_then_outputs_and_says_what_m_and_n_are(capsys):
+    # dense IN OUT and conv IN OUT KX KY, the order of nn.Linear and nn.Conv2d
+    code, out, _ = run_cli(capsys, "explain", "params", "dense", "784", "1000")
+    assert code == 0 and "m = 784 inputs, n = 1,000 neurons: n(m+1) = 785,000" in out
+    code, out, _ = run_cli(capsys, "explain", "params", "conv", "1", "8", "3", "3")
+    assert code == 0 and "n = 1 input channels, m = 8 filters of 3x3: m(n·kx·ky+1) = 80" in out
+    from tinygrad_cnn import nn
+
+    assert explain.conv_count(1, 8, 3, 3).count == nn.Conv2d(1, 8, 3).weight.size + 8
+    assert explain.dense_count(784, 10).count == sum(
+        p.size for p in nn.Linear(784, 10).parameters()
+    )
+
+
 def test_explain_params_counts_built_layers():
     assert explain.dense_count(784, 1000).built and explain.dense_count(784, 1000).count == 785000
     huge = explain.dense_count(72_000_000, 1000)
     assert not huge.built and huge.count == 1000 * (72_000_000 + 1)
-    assert explain.conv_count(1000, 3, 3, 3).count == 1000 * (3 * 3 * 3 + 1)
+    assert explain.conv_count(3, 1000, 3, 3).count == 1000 * (3 * 3 * 3 + 1)
     text = render_plain(params_page([]))
     assert all(n in text for n in ("785,000", "72,000,001,000", "28,000"))
 
@@ -251,3 +296,36 @@ def test_gradcheck_unknown_op_exit_2(capsys):
     code, out, err = run_cli(capsys, "gradcheck", "conv2d", "conv3d")
     assert code == 2 and out == ""
     assert "unknown op 'conv3d'" in err and "conv2d" in err and len(err.strip().splitlines()) == 1
+
+
+# ----------------------------------------------------------------------------------------
+# Labels and summaries that teach: every name true, nothing cut off
+# ----------------------------------------------------------------------------------------
+
+
+def test_dropout_masks_are_drawn_by_name():
+    from tinygrad_cnn.models import mnist_cnn
+    from tinygrad_cnn.viz import to_dot
+
+    model = mnist_cnn(seed=0)  # training mode: the two dropouts draw masks
+    loss = ops.cross_entropy(model(Tensor(np.zeros((2, 1, 28, 28), np.float32))), [1, 2])
+    dot = to_dot(loss)
+    assert dot.count("<B>dropout mask</B>") == 3
+    assert "<B>constant</B>" not in dot
+
+
+def test_unet_drawing_title_is_whole():
+    from tinygrad_cnn.models import UNet
+    from tinygrad_cnn.viz import to_dot
+
+    model = UNet()
+    loss = model(Tensor(np.zeros((2, 1, 16, 16), np.float32))).mean()
+    dot = to_dot(loss, depth=1)
+    assert "up=&#x27;transpose&#x27;)" in dot and "..." not in dot
+
+
+def test_summary_says_the_shared_pool_runs_four_times(capsys):
+    code, out, _ = run_cli(capsys, "explain", "params", "unet")
+    assert code == 0
+    assert "pool (x4)" in out
+    assert "pool runs 4 times (one layer, shared): its output shape is the first call's" in out

@@ -4,6 +4,7 @@ state_dict, initialisation and the errors a user hits."""
 from __future__ import annotations
 
 import math
+import pathlib
 
 import numpy as np
 import pytest
@@ -138,7 +139,7 @@ def test_call_runs_forward_inside_module_scope():
 
     class Probe(nn.Module):
         def forward(self, x):
-            seen.append(tensor._scope)
+            seen.append(tensor.thread_state.scope)
             return x * 2
 
     probe = Probe()
@@ -146,7 +147,7 @@ def test_call_runs_forward_inside_module_scope():
     out = outer(Tensor(np.ones(2)))
     assert seen == [(outer, probe)]
     assert out._scope == (outer, probe)
-    assert tensor._scope == ()
+    assert tensor.thread_state.scope == ()
 
 
 def test_train_eval_propagate_and_return_self():
@@ -364,7 +365,9 @@ def test_dropout_eval_p0_p1_and_bad_p():
     assert nn.Dropout(0.5).eval()(x) is x
     assert nn.Dropout(0.0)(x) is x
     np.testing.assert_array_equal(nn.Dropout(1.0)(x).data, np.zeros((2, 3)))
-    with pytest.raises(ValueError, match=r"Dropout: p must be a probability in \[0, 1\], got 1.5"):
+    with pytest.raises(
+        ValueError, match=r"Dropout: p must be a finite number in \[0, 1\], got 1.5"
+    ):
         nn.Dropout(1.5)
 
 
@@ -588,3 +591,129 @@ def test_batch_norm2d_op_errors():
         ops.batch_norm2d(x, one, one, training=False)
     with pytest.raises(ValueError, match=r"batch_norm2d: expected an input \(N, C, H, W\)"):
         ops.batch_norm2d(Tensor(np.zeros((2, 3))), one, one)
+
+
+# --------------------------------------------------------------------------------------------
+# layer arguments are checked when the layer is built, naming the argument
+# --------------------------------------------------------------------------------------------
+
+BAD_LAYER_ARGUMENTS = [  # (layer, args, kwargs, error, what the message must say)
+    (nn.Conv2d, (1, 8, 3.0), {}, TypeError, "Conv2d: kernel_size must be an int or a pair"),
+    (nn.Conv2d, (1, 8, -3), {}, ValueError, "Conv2d: kernel_size must be positive, got -3"),
+    (nn.Conv2d, (1, 8, (3, 0)), {}, ValueError, "Conv2d: kernel_size must be positive"),
+    (nn.Conv2d, (1, 8, (3, 3, 3)), {}, TypeError, "Conv2d: kernel_size must be an int or a pair"),
+    (nn.Conv2d, (1, 8, 3), {"stride": 0}, ValueError, "Conv2d: stride must be positive, got 0"),
+    (nn.Conv2d, (1, 8, 3), {"padding": -1}, ValueError, "Conv2d: padding must be non-negative"),
+    (nn.Conv2d, (1, 8, 3), {"padding": "smae"}, ValueError, "Conv2d: padding must be an int, a"),
+    (nn.Conv2d, (1, 8, 3), {"dilation": 0}, ValueError, "Conv2d: dilation must be positive"),
+    (nn.Conv2d, (1, 8, 3), {"groups": 0}, ValueError, "Conv2d: groups must be a positive int"),
+    (nn.Conv2d, (1, 8, 3), {"bias": "False"}, TypeError, "Conv2d: bias must be True or False"),
+    (nn.Conv2d, (1.0, 8, 3), {}, TypeError, "Conv2d: in_channels must be a positive int"),
+    (nn.Conv2d, ("1", 8, 3), {}, TypeError, "Conv2d: in_channels must be a positive int"),
+    (nn.Conv2d, (1, 0, 3), {}, ValueError, "Conv2d: out_channels must be a positive int"),
+    (nn.ConvTranspose2d, (4, 2, 2.5), {}, TypeError, "ConvTranspose2d: kernel_size must be"),
+    (nn.ConvTranspose2d, (4, 2, 2), {"stride": 0}, ValueError, "ConvTranspose2d: stride must"),
+    (nn.ConvTranspose2d, (4, 2, 2), {"padding": -1}, ValueError, "ConvTranspose2d: padding"),
+    (nn.ConvTranspose2d, (4, 2, 2), {"padding": "same"}, ValueError, "ConvTranspose2d: padding"),
+    (nn.ConvTranspose2d, (4, 2, 2), {"output_padding": -1}, ValueError, "output_padding must"),
+    (nn.ConvTranspose2d, (4, 2, 2), {"stride": 2, "output_padding": 2}, ValueError,
+     r"output_padding \(2, 2\) must be smaller than the stride"),
+    (nn.Linear, (4.0, 3), {}, TypeError, "Linear: in_features must be a positive int"),
+    (nn.Linear, (4, -3), {}, ValueError, "Linear: out_features must be a positive int"),
+    (nn.Linear, (4, 3), {"bias": None}, TypeError, "Linear: bias must be True or False"),
+    (nn.BatchNorm2d, (0,), {}, ValueError, "BatchNorm2d: num_features must be a positive int"),
+    (nn.BatchNorm2d, (3.0,), {}, TypeError, "BatchNorm2d: num_features must be a positive int"),
+    (nn.BatchNorm2d, (3,), {"eps": float("nan")}, ValueError, "BatchNorm2d: eps must be"),
+    (nn.BatchNorm2d, (3,), {"eps": 0.0}, ValueError, "BatchNorm2d: eps must be > 0"),
+    (nn.BatchNorm2d, (3,), {"momentum": float("nan")}, ValueError, "BatchNorm2d: momentum"),
+    (nn.BatchNorm2d, (3,), {"momentum": 1.5}, ValueError, "BatchNorm2d: momentum must be"),
+    (nn.BatchNorm2d, (3,), {"momentum": "0.1"}, TypeError, "BatchNorm2d: momentum must be"),
+    (nn.MaxPool2d, (0,), {}, ValueError, "MaxPool2d: kernel_size must be positive, got 0"),
+    (nn.MaxPool2d, (2.0,), {}, TypeError, "MaxPool2d: kernel_size must be an int or a pair"),
+    (nn.MaxPool2d, (2,), {"padding": "smae"}, ValueError,
+     "MaxPool2d: padding must be an int, a pair, 'valid' or 'same', got 'smae'"),
+    (nn.MaxPool2d, (2,), {"stride": 0}, ValueError, "MaxPool2d: stride must be positive"),
+    (nn.MaxPool2d, (2,), {"padding": 2}, ValueError, "MaxPool2d: padding 2 must be at most half"),
+    (nn.MaxPool2d, (2,), {"padding": -1}, ValueError, "MaxPool2d: padding must be non-negative"),
+    (nn.AvgPool2d, (-2,), {}, ValueError, "AvgPool2d: kernel_size must be positive"),
+    (nn.AvgPool2d, (2,), {"stride": "2"}, TypeError, "AvgPool2d: stride must be an int or a"),
+    (nn.AvgPool2d, (2,), {"padding": "full"}, ValueError, "AvgPool2d: padding must be an int"),
+    (nn.Upsample, (0,), {}, ValueError, "Upsample: scale_factor must be at least 1"),
+    (nn.Upsample, (2.0,), {}, TypeError, "Upsample: scale_factor must be an int"),
+    (nn.Upsample, (2,), {"mode": "bilinear"}, ValueError, "Upsample: only mode='nearest'"),
+    (nn.Dropout, ("0.5",), {}, TypeError, r"Dropout: p must be a number, got '0.5' \(str\)"),
+    (nn.Dropout, (1.5,), {}, ValueError, r"Dropout: p must be a finite number in \[0, 1\]"),
+    (nn.Dropout, (float("nan"),), {}, ValueError, "Dropout: p must be a finite number"),
+    (nn.Dropout, (-0.1,), {}, ValueError, "Dropout: p must be a finite number"),
+    (nn.Flatten, (1.0,), {}, TypeError, "Flatten: start_axis must be an int"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "layer, args, kwargs, error, message",
+    BAD_LAYER_ARGUMENTS,
+    ids=[f"{row[0].__name__}{row[1]}{row[2] or ''}" for row in BAD_LAYER_ARGUMENTS],
+)
+def test_layer_constructor_refuses_bad_argument_naming_it(layer, args, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        layer(*args, **kwargs)
+
+
+def test_layer_arguments_accepted_as_the_ops_accept_them():
+    assert nn.Conv2d(1, 8, np.int64(3), stride=(1, 2), padding=(0, 1)).kernel_size == (3, 3)
+    assert nn.Conv2d(1, 8, [3, 5], padding="same").kernel_size == (3, 5)
+    assert nn.MaxPool2d(3, stride=1, padding="same").padding == "same"
+    assert nn.MaxPool2d((2, 2), padding=(1, 0)).kernel_size == (2, 2)
+    assert nn.BatchNorm2d(3, momentum=None).momentum is None
+    assert nn.Dropout(1).p == 1
+
+
+# --------------------------------------------------------------------------------------------
+# every layer takes Python lists (and arrays) like the ops do
+# --------------------------------------------------------------------------------------------
+
+LIST_INPUTS = [  # (layer, input as nested lists, output shape)
+    (lambda: nn.Linear(4, 3), [[1, 2, 3, 4]], (1, 3)),
+    (lambda: nn.Conv2d(1, 2, 2), [[[[1, 2], [3, 4]]]], (1, 2, 1, 1)),
+    (lambda: nn.ConvTranspose2d(1, 2, 2), [[[[1, 2], [3, 4]]]], (1, 2, 3, 3)),
+    (lambda: nn.BatchNorm2d(1), [[[[1, 2], [3, 4]]]], (1, 1, 2, 2)),
+    (lambda: nn.MaxPool2d(2), [[[[1, 2], [3, 4]]]], (1, 1, 1, 1)),
+    (lambda: nn.AvgPool2d(2), [[[[1, 2], [3, 4]]]], (1, 1, 1, 1)),
+    (lambda: nn.Upsample(2), [[[[1, 2]]]], (1, 1, 2, 4)),
+    (lambda: nn.ReLU(), [[-1, 2]], (1, 2)),
+    (lambda: nn.Sigmoid(), [[-1, 2]], (1, 2)),
+    (lambda: nn.Tanh(), [[-1, 2]], (1, 2)),
+    (lambda: nn.Identity(), [[-1, 2]], (1, 2)),
+    (lambda: nn.Flatten(), [[[1, 2], [3, 4]]], (1, 4)),
+    (lambda: nn.Dropout(0.5), [[1.0, 2.0]], (1, 2)),
+    (lambda: nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), [[[1, 2], [3, 4]]], (1, 2)),
+]
+
+
+@pytest.mark.parametrize("make, x, shape", LIST_INPUTS, ids=[str(s) for _, _, s in LIST_INPUTS])
+def test_every_layer_takes_python_lists(make, x, shape):
+    layer = make()
+    out = layer(x)
+    assert isinstance(out, Tensor) and out.shape == shape
+    expected = layer(Tensor(np.array(x, dtype=np.float32)))
+    if not isinstance(layer, nn.Dropout):  # a fresh random mask each call
+        np.testing.assert_array_equal(out.data, expected.data)
+
+
+def test_layer_refuses_input_that_is_not_a_tensor_or_list():
+    with pytest.raises(TypeError, match="Linear: expected a Tensor, an array or a number"):
+        nn.Linear(4, 3)({"x": 1})
+
+
+def test_load_state_dict_refuses_a_path_pointing_at_load_weights():
+    model = nn.Linear(4, 3)
+    before = model.state_dict()
+    with pytest.raises(TypeError, match=r"got the path 'model.safetensors', not a state_dict.*"
+                       r"checkpoint.load_weights\(model, path\)"):  # fmt: skip
+        model.load_state_dict("model.safetensors")
+    with pytest.raises(TypeError, match="not a state_dict"):
+        model.load_state_dict(pathlib.Path("model.safetensors"))
+    with pytest.raises(TypeError, match="expected a dict of arrays .* got list"):
+        model.load_state_dict([np.zeros((3, 4)), np.zeros(3)])
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])

@@ -135,11 +135,11 @@ def test_optimizer_argument_errors():
         optim.SGD([], lr=0.1)
     with pytest.raises(TypeError, match="SGD: params must be an iterable of Tensors"):
         optim.SGD(p, lr=0.1)
-    with pytest.raises(ValueError, match="SGD: lr must be >= 0, got -1"):
+    with pytest.raises(ValueError, match=r"SGD: lr must be a finite number >= 0, got -1"):
         optim.SGD([p], lr=-1)
     with pytest.raises(ValueError, match="SGD: nesterov needs momentum > 0"):
         optim.SGD([p], lr=0.1, nesterov=True)
-    with pytest.raises(ValueError, match=r"Adam: betas must be two numbers in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"Adam: betas\[1\] must be a finite number in \[0, 1\)"):
         optim.Adam([p], betas=(0.9, 1.0))
     assert len(optim.SGD([p, p], lr=0.1).params) == 1  # listed twice, updated once
 
@@ -190,3 +190,151 @@ def test_tiny_cnn_halves_its_loss_in_30_steps(name, lr):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] / 2, losses
+
+
+# --- bad hyperparameters are refused at construction, naming the argument ---------------------
+
+NAN, INF = float("nan"), float("inf")
+BAD_HYPERPARAMETERS = [  # (optimizer, keyword, value, error, the name the message gives)
+    *[(name, "lr", value, ValueError, "lr") for name in ("SGD", "Adam", "AdamW")
+      for value in (NAN, INF, -INF, -0.1)],
+    *[(name, "lr", value, TypeError, "lr") for name in ("SGD", "Adam", "AdamW")
+      for value in ("0.1", None, True, 1j, np.ones(1))],
+    *[(name, key, NAN, ValueError, key) for name in ("Adam", "AdamW")
+      for key in ("eps", "weight_decay")],
+    *[(name, "eps", "1e-8", TypeError, "eps") for name in ("Adam", "AdamW")],
+    ("Adam", "betas", (NAN, 0.999), ValueError, r"betas\[0\]"),
+    ("Adam", "betas", (0.9, INF), ValueError, r"betas\[1\]"),
+    ("Adam", "betas", ("0.9", 0.999), TypeError, r"betas\[0\]"),
+    ("Adam", "betas", 0.9, TypeError, "betas"),
+    ("AdamW", "betas", (0.9, 0.999, 0.5), TypeError, "betas"),
+    ("AdamW", "betas", (-0.1, 0.999), ValueError, r"betas\[0\]"),
+    ("SGD", "momentum", NAN, ValueError, "momentum"),
+    ("SGD", "momentum", INF, ValueError, "momentum"),
+    ("SGD", "momentum", "0.9", TypeError, "momentum"),
+    ("SGD", "weight_decay", NAN, ValueError, "weight_decay"),
+    ("SGD", "weight_decay", -1e-4, ValueError, "weight_decay"),
+    ("SGD", "dampening", NAN, ValueError, "dampening"),
+    ("SGD", "dampening", 1.5, ValueError, "dampening"),
+    ("SGD", "nesterov", "yes", TypeError, "nesterov"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name, key, value, error, named", BAD_HYPERPARAMETERS)
+def test_bad_hyperparameter_refused_at_construction(name, key, value, error, named):
+    kwargs = {"lr": 0.1, key: value}
+    with pytest.raises(error, match=rf"{name}: {named} must be"):
+        getattr(optim, name)([nn.Parameter(np.ones(2))], **kwargs)
+
+
+def test_hyperparameter_set_after_construction_is_checked_at_step():
+    p = nn.Parameter(np.ones(2))
+    opt = optim.Adam([p], lr=0.1)
+    p.grad = np.ones(2)
+    opt.lr = float("nan")  # a user (or a schedule) may set it later
+    with pytest.raises(ValueError, match="Adam: lr must be a finite number"):
+        opt.step()
+    np.testing.assert_array_equal(p.data, np.ones(2))
+    assert opt.state[0] == {}
+
+
+def test_optimizer_load_state_dict_refuses_bad_hyperparameters():
+    p = nn.Parameter(np.ones(2))
+    opt = optim.SGD([p], lr=0.1, momentum=0.9)
+    state = opt.state_dict()
+    state["param_groups"][0]["lr"] = float("inf")
+    with pytest.raises(ValueError, match="SGD: lr must be a finite number"):
+        opt.load_state_dict(state)
+    assert opt.lr == 0.1
+    with pytest.raises(TypeError, match="expected the dict optimizer.state_dict"):
+        opt.load_state_dict("optimizer.json")
+
+
+BAD_SCHEDULES = [  # (schedule, keyword arguments, error, the name the message gives)
+    ("StepLR", dict(step_size=0), ValueError, "step_size"),
+    ("StepLR", dict(step_size=2.5), TypeError, "step_size"),
+    ("StepLR", dict(step_size="3"), TypeError, "step_size"),
+    ("StepLR", dict(step_size=2, gamma=NAN), ValueError, "gamma"),
+    ("StepLR", dict(step_size=2, gamma=INF), ValueError, "gamma"),
+    ("StepLR", dict(step_size=2, gamma="0.1"), TypeError, "gamma"),
+    ("CosineAnnealingLR", dict(T_max=0), ValueError, "T_max"),
+    ("CosineAnnealingLR", dict(T_max=NAN), TypeError, "T_max"),
+    ("CosineAnnealingLR", dict(T_max=5, eta_min=NAN), ValueError, "eta_min"),
+    ("CosineAnnealingLR", dict(T_max=5, eta_min="0"), TypeError, "eta_min"),
+]
+
+
+@pytest.mark.parametrize("name, kwargs, error, named", BAD_SCHEDULES)
+def test_bad_schedule_setting_refused_at_construction(name, kwargs, error, named):
+    opt = optim.SGD([nn.Parameter(np.ones(2))], lr=0.1)
+    with pytest.raises(error, match=rf"{name}: {named} must be"):
+        getattr(optim, name)(opt, **kwargs)
+    assert opt.lr == 0.1
+
+
+def test_schedule_load_state_dict_checks_before_setting():
+    schedule = optim.StepLR(optim.SGD([nn.Parameter(np.ones(2))], lr=0.1), step_size=2)
+    with pytest.raises(ValueError, match="StepLR: gamma must be a finite number"):
+        schedule.load_state_dict({"gamma": float("nan"), "last_epoch": 7})
+    with pytest.raises(ValueError, match=r"StepLR.load_state_dict: unknown keys \['optimizer'\]"):
+        schedule.load_state_dict({"optimizer": None})
+    assert schedule.gamma == 0.1 and schedule.last_epoch == 0
+
+
+# --- step() checks every gradient before it changes anything ----------------------------------
+
+
+def _trained_twice(name):
+    """An optimizer of `name` over three parameters, after two steps (so it has state)."""
+    _, kwargs = CONFIGS[name]
+    params = [nn.Parameter(np.full(shape, 1.5)) for shape in [(4, 3), (3,), (2, 2)]]
+    opt = getattr(optim, CONFIGS[name][0])(params, **kwargs)
+    for _ in range(2):
+        for p in params:
+            p.grad = np.full(p.shape, 0.25)
+        opt.step()
+    return params, opt
+
+
+BAD_GRADS = {  # what a bad .grad of the middle parameter (shape (3,)) looks like
+    "wrong_shape_broadcastable": (np.ones((1, 3)), ValueError, r"shape \(3,\) but its .grad"),
+    "wrong_shape_scalar": (np.ones(()), ValueError, r"its .grad has shape \(\)"),
+    "wrong_dtype": (np.ones(3, dtype=np.float32), TypeError, "float64 but its .grad is float32"),
+    "not_an_array": ([1.0, 1.0, 1.0], TypeError, ".grad of type list"),
+}
+
+
+@pytest.mark.parametrize("bad", sorted(BAD_GRADS))
+@pytest.mark.parametrize("case", sorted(CONFIGS))
+def test_step_with_one_bad_grad_changes_no_parameter_and_no_state(case, bad):
+    params, opt = _trained_twice(case)
+    before = [p.data.copy() for p in params]
+    state_before = opt.state_dict()
+    for p in params:
+        p.grad = np.full(p.shape, 0.5)
+    grad, error, message = BAD_GRADS[bad]
+    params[1].grad = grad
+    with pytest.raises(error, match=message):
+        opt.step()
+    for p, old in zip(params, before):
+        np.testing.assert_array_equal(p.data, old)  # the first parameter was not touched
+    state_after = opt.state_dict()
+    assert state_after["param_groups"] == state_before["param_groups"]
+    for i, entry in state_before["state"].items():
+        for key, value in entry.items():
+            np.testing.assert_array_equal(state_after["state"][i][key], value, err_msg=key)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # inf - inf
+@pytest.mark.parametrize("case", ["sgd_momentum_wd", "adam"])
+def test_step_accepts_non_finite_grads_as_torch_does(case):
+    torch = pytest.importorskip("torch")
+    name, kwargs = CONFIGS[case]
+    p = nn.Parameter(np.ones(3))
+    ref = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    opt, ref_opt = getattr(optim, name)([p], **kwargs), getattr(torch.optim, name)([ref], **kwargs)
+    grad = np.array([np.nan, np.inf, 1.0])
+    p.grad, ref.grad = grad.copy(), torch.from_numpy(grad.copy())
+    opt.step()
+    ref_opt.step()
+    np.testing.assert_array_equal(p.data, ref.detach().numpy())  # nan where torch has nan

@@ -67,7 +67,7 @@ def test_an_augmenting_loader_repeats_with_its_seed_and_keeps_its_order():
         return [(x.copy(), y.copy()) for x, y in loader]
 
     first, again, plain = epoch(data.RandomShift(1)), epoch(data.RandomShift(1)), epoch(None)
-    for (x1, y1), (x2, y2), (x0, y0) in zip(first, again, plain):
+    for (x1, y1), (x2, _), (x0, y0) in zip(first, again, plain):
         np.testing.assert_array_equal(x1, x2)
         np.testing.assert_array_equal(y1, y0)  # same batches, only the pixels move
         assert x1.dtype == np.float32 and not np.array_equal(x1, x0)
@@ -149,7 +149,7 @@ def test_watching_leaves_training_unchanged_and_removes_its_hook():
         runs.append(model.state_dict())
     for key in runs[0]:
         np.testing.assert_array_equal(runs[0][key], runs[1][key])
-    assert not module_file._forward_hooks
+    assert module_file._forward_hooks.hooks == ()
     with pytest.raises(ValueError, match="every must be an int >= 1"):
         LayerHealth(_mlp(), every=0)
 
@@ -225,3 +225,16 @@ def test_every_json_the_training_writes_is_strict(tmp_path):
     path = checkpoint.save(_mlp(), tmp_path / "m.safetensors", {"x": np.float32("nan")}, history)
     info = checkpoint.read_metadata(path)
     assert info["metadata"] == {"x": None} and info["history"][0]["loss"] is None
+
+
+def test_fit_with_detect_anomaly_names_the_op_that_made_the_first_nan():
+    images, labels = _blobs(64)
+    images[5, 0, 0, 0] = np.nan  # one bad pixel
+    model = _mlp()
+    with pytest.raises(TrainingDiverged):  # without anomaly mode: only the loss is seen
+        fit(model, _batches(images, labels), optim.SGD(model.parameters(), lr=0.1),
+            verbose=False)  # fmt: skip
+    with pytest.raises(RuntimeError, match=r"produced nan") as error:
+        fit(model, _batches(images, labels), optim.SGD(model.parameters(), lr=0.1),
+            verbose=False, detect_anomaly=True)  # fmt: skip
+    assert not isinstance(error.value, TrainingDiverged)

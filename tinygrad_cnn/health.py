@@ -13,14 +13,15 @@ module that owns parameters (a Conv2d, a Linear, a BatchNorm2d):
                   after the layer outputs as 0 for every example of the batch
     act_mean/std  mean and standard deviation of the layer's output on the batch
 
-The layer outputs are seen through the forward hooks of `nn/module.py` (as `nn.summary` sees
-shapes), installed only for the sampled step, so the other steps run at full speed.
+The layer outputs are seen through `nn.module.watch_modules` (as `nn.summary` sees shapes),
+installed only for the sampled step, so the other steps run at full speed.
 
 Read next: `train.py` (where `fit` calls this around a step).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 from pathlib import Path
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_cnn import nn
-from tinygrad_cnn.nn import module as module_file
+from tinygrad_cnn.nn.module import watch_modules
 
 HEALTHY_RATIO = (1e-4, 1e-2)  # the usual band for update / weight
 COLUMNS = (
@@ -102,6 +103,7 @@ class LayerHealth:
         self._grads: list[float] = []
         self._before: list[list[np.ndarray]] = []
         self._warned: set[str] = set()
+        self._watching: contextlib.ExitStack | None = None  # the forward hook, while sampling
 
     # --- the three calls around a step ---------------------------------------------------
     def begin_step(self, epoch: int, last: bool) -> bool:
@@ -111,7 +113,8 @@ class LayerHealth:
         self._sampling = last or self.step % self.every == 0
         self._outputs = []
         if self._sampling:
-            module_file._forward_hooks.append(self._record)
+            self._watching = contextlib.ExitStack()
+            self._watching.enter_context(watch_modules(self._record))
         return self._sampling
 
     def _record(self, module: Any, output: Any) -> None:
@@ -168,8 +171,9 @@ class LayerHealth:
 
     def close(self) -> None:
         """Remove the forward hook (fit calls this when a step ends early, too)."""
-        if self._record in module_file._forward_hooks:
-            module_file._forward_hooks.remove(self._record)
+        if self._watching is not None:
+            self._watching.close()
+            self._watching = None
 
     def _activations(self) -> dict[int, tuple[float, float, float]]:
         """id(layer) -> (mean, std, dead ReLU fraction) from the recorded forward."""

@@ -14,11 +14,21 @@ a little against g. The update rules are PyTorch's, written out (t counts steps 
             p -= lr / (1 - beta1^t) * m / (sqrt(v / (1 - beta2^t)) + eps)
                  (the (1 - beta^t) undo the pull of m = v = 0 towards zero in early steps)
 
-Updates happen in place on `p.data`, through numpy's `out=` arguments and one or two scratch
-arrays per parameter, so no new arrays are made per step and references to `p.data` held
-elsewhere stay valid. A parameter whose grad is None is skipped.
+Updates happen in place, through numpy's `out=` arguments and one or two scratch arrays per
+parameter, so no new arrays are made per step and references to `p.data` held elsewhere stay
+valid. They write through `p.data_for_update()`, which counts the change: a graph that saved
+the old values and has not run backward yet then refuses to (see `Tensor.data`). A parameter
+whose grad is None is skipped.
 
-Read next: `train.py`.
+All or nothing: every hyperparameter is checked when it is set (a NaN, an infinity, a string or
+a value out of range is refused, naming the argument), and `step()` checks every gradient
+(an array of its parameter's shape and dtype) before it changes any parameter or any state,
+so one bad gradient leaves the model and the optimizer exactly as they were. Non-finite
+gradient values are not refused: as in PyTorch, they are the training's business
+(see `detect_anomaly`).
+
+Read next: `train.py` (learning-rate schedules, which change lr between epochs, are in
+`schedules.py`).
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_cnn.nn.checks import check_number
 from tinygrad_cnn.tensor import Tensor
 
 
@@ -38,14 +49,15 @@ class Optimizer:
     and write `step`.
 
     Raises:
-        TypeError: params is a single Tensor or holds something that is not a Tensor.
-        ValueError: params is empty or lr is negative.
+        TypeError: params is a single Tensor or holds something that is not a Tensor, or lr
+            is not a number.
+        ValueError: params is empty, or lr is negative, NaN or infinite.
     Example:
         >>> from tinygrad_cnn import nn
         >>> class Halve(Optimizer):
         ...     def step(self):
         ...         for p in self.params:
-        ...             p.data *= 0.5
+        ...             p.data_for_update()[...] *= 0.5   # in place, counted
         >>> w = nn.Parameter(np.array([4.0]))
         >>> Halve([w, w], lr=0.1).step()     # a parameter listed twice is updated once
         >>> w.data
@@ -68,10 +80,8 @@ class Optimizer:
             unique.setdefault(id(p), p)  # a parameter listed twice is updated once
         if not unique:
             raise ValueError(f"{name}: got an empty parameter list")
-        if not lr >= 0:
-            raise ValueError(f"{name}: lr must be >= 0, got {lr}")
         self.params: list[Tensor] = list(unique.values())
-        self.lr = lr
+        self.lr = check_number(name, "lr", lr)
         self.state: list[dict[str, Any]] = [{} for _ in self.params]
         self._scratch: list[list[np.ndarray]] = [[] for _ in self.params]
 
@@ -89,6 +99,52 @@ class Optimizer:
 
     def step(self) -> None:
         raise NotImplementedError
+
+    def check_hyperparameters(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The hyperparameters in `values`, checked (subclasses add their own rules).
+
+        Raises:
+            TypeError, ValueError: as `check_number`, naming the hyperparameter.
+        """
+        values = dict(values)
+        if "lr" in values:
+            values["lr"] = check_number(type(self).__name__, "lr", values["lr"])
+        return values
+
+    def checked_grads(self) -> list[np.ndarray | None]:
+        """Every parameter's `.grad`, after checking them all: call it before changing anything.
+
+        A gradient must be a numpy array of its parameter's shape and dtype (numpy would
+        broadcast a (1, 3) gradient over a (4, 3) parameter without a word). The hyperparameters
+        are checked again too, since a schedule or a user may have set them since.
+
+        Raises:
+            TypeError: a gradient that is not an ndarray, or not of its parameter's dtype.
+            ValueError: a gradient of the wrong shape, or a hyperparameter out of range.
+        """
+        name = type(self).__name__
+        self.check_hyperparameters(self.hyperparameters())
+        grads = []
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if g is not None:
+                if not isinstance(g, np.ndarray):
+                    raise TypeError(
+                        f"{name}.step: parameter {i} {p.shape} has a .grad of type "
+                        f"{type(g).__name__}, expected an np.ndarray; nothing was updated"
+                    )
+                if g.shape != p.shape:
+                    raise ValueError(
+                        f"{name}.step: parameter {i} has shape {p.shape} but its .grad has "
+                        f"shape {g.shape}; nothing was updated"
+                    )
+                if g.dtype != p.dtype:
+                    raise TypeError(
+                        f"{name}.step: parameter {i} {p.shape} is {p.dtype} but its .grad is "
+                        f"{g.dtype}; nothing was updated"
+                    )
+            grads.append(g)
+        return grads
 
     def hyperparameters(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._hyper}
@@ -109,10 +165,17 @@ class Optimizer:
         before anything changes.
 
         Raises:
-            ValueError: a different number of parameters, or a state array whose shape does
-                not match its parameter's (naming the parameter index and both shapes).
+            TypeError: state_dict is not a dict, or a hyperparameter of the wrong type.
+            ValueError: a different number of parameters, a state array whose shape does
+                not match its parameter's (naming the parameter index and both shapes), or a
+                hyperparameter out of range.
         """
         name = type(self).__name__
+        if not isinstance(state_dict, dict):
+            raise TypeError(
+                f"{name}.load_state_dict: expected the dict optimizer.state_dict() returns, "
+                f"got {type(state_dict).__name__}"
+            )
         groups = state_dict.get("param_groups", [])
         if len(groups) != 1:
             raise ValueError(f"{name}.load_state_dict: expected 1 param group, got {len(groups)}")
@@ -136,9 +199,9 @@ class Optimizer:
                         f"shape {shape}, the parameter has "
                         f"{self.params[int(i)].shape}"
                     )
-        for key in self._hyper:
-            if key in groups[0]:
-                setattr(self, key, groups[0][key])
+        hyper = self.check_hyperparameters({k: groups[0][k] for k in self._hyper if k in groups[0]})
+        for key, value in hyper.items():
+            setattr(self, key, value)
         self.state = [{} for _ in self.params]
         for i, entry in state_dict.get("state", {}).items():
             self.state[int(i)] = {
@@ -158,8 +221,9 @@ class SGD(Optimizer):
     decay, exactly as PyTorch's `torch.optim.SGD`.
 
     Raises:
-        ValueError: a negative lr, momentum or weight_decay, or nesterov without momentum
-            (or with dampening).
+        TypeError: a hyperparameter that is not a number (nesterov: not a bool).
+        ValueError: lr, momentum or weight_decay negative, NaN or infinite, a dampening
+            outside [0, 1], or nesterov without momentum (or with dampening).
     Example:
         >>> from tinygrad_cnn import nn, optim
         >>> w = nn.Parameter(np.array([1.0, -2.0]))
@@ -184,24 +248,41 @@ class SGD(Optimizer):
         nesterov: bool = False,
     ):
         super().__init__(params, lr)
-        if momentum < 0 or weight_decay < 0:
-            raise ValueError(
-                f"SGD: momentum and weight_decay must be >= 0, got "
-                f"momentum={momentum}, weight_decay={weight_decay}"
+        hyper = self.check_hyperparameters(
+            dict(
+                momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov
             )
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError(
-                f"SGD: nesterov needs momentum > 0 and dampening = 0, got "
-                f"momentum={momentum}, dampening={dampening}"
-            )
-        self.momentum, self.dampening = momentum, dampening
-        self.weight_decay, self.nesterov = weight_decay, nesterov
+        )
+        for key, value in hyper.items():
+            setattr(self, key, value)
+
+    def check_hyperparameters(self, values: dict[str, Any]) -> dict[str, Any]:
+        values = super().check_hyperparameters(values)
+        for key in ("momentum", "weight_decay"):
+            if key in values:
+                values[key] = check_number("SGD", key, values[key])
+        if "dampening" in values:
+            values["dampening"] = check_number("SGD", "dampening", values["dampening"], high=1.0)
+        if "nesterov" in values:
+            nesterov = values["nesterov"]
+            if not isinstance(nesterov, (bool, np.bool_)):
+                raise TypeError(f"SGD: nesterov must be True or False, got {nesterov!r}")
+            momentum = values.get("momentum", getattr(self, "momentum", 0.0))
+            dampening = values.get("dampening", getattr(self, "dampening", 0.0))
+            if nesterov and (momentum <= 0 or dampening != 0):
+                raise ValueError(
+                    f"SGD: nesterov needs momentum > 0 and dampening = 0, got "
+                    f"momentum={momentum}, dampening={dampening}"
+                )
+            values["nesterov"] = bool(nesterov)
+        return values
 
     def step(self) -> None:
+        grads = self.checked_grads()  # all checked before any parameter changes
         for i, p in enumerate(self.params):
-            if p.grad is None:
+            if grads[i] is None:
                 continue
-            g, scratch = p.grad, self.work(i)
+            g, scratch = grads[i], self.work(i)
             if self.weight_decay:
                 np.multiply(p.data, self.weight_decay, out=scratch)
                 g = np.add(g, scratch, out=scratch)  # g + weight_decay * p
@@ -222,7 +303,8 @@ class SGD(Optimizer):
                 else:
                     g = buf
             np.multiply(g, self.lr, out=scratch)  # scratch is free or already holds g
-            p.data -= scratch
+            data = p.data_for_update()  # (a copy if a pending graph saved the old values)
+            data -= scratch
 
 
 class Adam(Optimizer):
@@ -231,7 +313,8 @@ class Adam(Optimizer):
     PyTorch's Adam; see AdamW for decoupled decay).
 
     Raises:
-        ValueError: lr, eps or weight_decay negative, or a beta outside [0, 1).
+        TypeError: a hyperparameter that is not a number (betas: not a pair of numbers).
+        ValueError: lr, eps or weight_decay negative, NaN or infinite, or a beta outside [0, 1).
     Example:
         >>> from tinygrad_cnn import nn, optim
         >>> w = nn.Parameter(np.array([1.0, -2.0]))
@@ -254,20 +337,31 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
     ):
         super().__init__(params, lr)
+        hyper = self.check_hyperparameters(dict(betas=betas, eps=eps, weight_decay=weight_decay))
+        for key, value in hyper.items():
+            setattr(self, key, value)
+
+    def check_hyperparameters(self, values: dict[str, Any]) -> dict[str, Any]:
+        values = super().check_hyperparameters(values)
         name = type(self).__name__
-        if not all(0.0 <= b < 1.0 for b in betas) or len(betas) != 2:
-            raise ValueError(f"{name}: betas must be two numbers in [0, 1), got {betas}")
-        if eps < 0 or weight_decay < 0:
-            raise ValueError(
-                f"{name}: eps and weight_decay must be >= 0, got eps={eps}, "
-                f"weight_decay={weight_decay}"
+        for key in ("eps", "weight_decay"):
+            if key in values:
+                values[key] = check_number(name, key, values[key])
+        if "betas" in values:
+            betas = values["betas"]
+            if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+                raise TypeError(f"{name}: betas must be a pair of numbers, got {betas!r}")
+            values["betas"] = tuple(
+                check_number(name, f"betas[{k}]", b, high=1.0, high_open=True)
+                for k, b in enumerate(betas)
             )
-        self.betas, self.eps, self.weight_decay = tuple(betas), eps, weight_decay
+        return values
 
     def step(self) -> None:
+        grads = self.checked_grads()  # all checked before any parameter or state changes
         beta1, beta2 = self.betas
         for i, p in enumerate(self.params):
-            if p.grad is None:
+            if grads[i] is None:
                 continue
             state = self.state[i]
             if not state:
@@ -276,13 +370,14 @@ class Adam(Optimizer):
                 state["exp_avg_sq"] = np.zeros_like(p.data)  # v
             state["step"] += 1
             t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-            g, scratch = p.grad, self.work(i)
+            g, scratch = grads[i], self.work(i)
+            data = p.data_for_update()  # (a copy if a pending graph saved the old values)
             if self.weight_decay and self.decoupled_weight_decay:
-                p.data *= 1 - self.lr * self.weight_decay  # AdamW: shrink p directly
+                data *= 1 - self.lr * self.weight_decay  # AdamW: shrink p directly
             elif self.weight_decay:
                 g = self.work(i, 1)
                 np.multiply(p.data, self.weight_decay, out=g)
-                g += p.grad  # g + weight_decay * p
+                g += grads[i]  # g + weight_decay * p
             np.subtract(g, m, out=scratch)  # m += (1 - beta1) * (g - m)
             scratch *= 1 - beta1
             m += scratch
@@ -296,7 +391,7 @@ class Adam(Optimizer):
             scratch += self.eps
             np.divide(m, scratch, out=scratch)
             scratch *= step_size
-            p.data -= scratch
+            data -= scratch
 
 
 class AdamW(Adam):
@@ -327,95 +422,11 @@ class AdamW(Adam):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
 
-# -------------------------------------------------------------------------------------------
-# Learning-rate schedules: call scheduler.step() once per epoch, after optimizer.step()
-# -------------------------------------------------------------------------------------------
+# The learning-rate schedules live in schedules.py, which needs Optimizer and check_number from
+# this file; importing them at the bottom, once both exist, keeps `optim.StepLR` working.
+from tinygrad_cnn.schedules import CosineAnnealingLR, LRScheduler, StepLR  # noqa: E402
 
-
-class LRScheduler:
-    """Sets `optimizer.lr` from the epoch count: lr = lr_at(epoch), epoch 0 = the start.
-
-    Subclasses write `lr_at`; call `step()` once per epoch.
-
-    Raises:
-        TypeError: optimizer is not an Optimizer.
-    Example:
-        >>> from tinygrad_cnn import nn, optim
-        >>> class Halving(LRScheduler):
-        ...     def lr_at(self, epoch):
-        ...         return self.base_lr / 2**epoch
-        >>> schedule = Halving(optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0))
-        >>> schedule.step(); schedule.step(); schedule.get_last_lr()
-        [0.25]
-    """
-
-    def __init__(self, optimizer: Optimizer):
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(
-                f"{type(self).__name__}: expected an Optimizer, got {type(optimizer).__name__}"
-            )
-        self.optimizer = optimizer
-        self.base_lr = optimizer.lr
-        self.last_epoch = 0
-
-    def lr_at(self, epoch: int) -> float:
-        raise NotImplementedError
-
-    def step(self) -> None:
-        self.last_epoch += 1
-        self.optimizer.lr = self.lr_at(self.last_epoch)
-
-    def get_last_lr(self) -> list[float]:
-        """[the current lr], a list as in PyTorch (one entry per parameter group)."""
-        return [self.optimizer.lr]
-
-    def state_dict(self) -> dict[str, Any]:
-        return {key: value for key, value in vars(self).items() if key != "optimizer"}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for key, value in state.items():
-            setattr(self, key, value)
-
-
-class StepLR(LRScheduler):
-    """lr = base_lr * gamma ** (epoch // step_size): divide the lr every step_size epochs.
-
-    Example:
-        >>> from tinygrad_cnn import nn, optim
-        >>> opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
-        >>> schedule = optim.StepLR(opt, step_size=2, gamma=0.5)
-        >>> [schedule.step() or opt.lr for _ in range(5)]
-        [1.0, 0.5, 0.5, 0.25, 0.25]
-    """
-
-    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
-        super().__init__(optimizer)
-        if step_size < 1:
-            raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
-        self.step_size, self.gamma = step_size, gamma
-
-    def lr_at(self, epoch: int) -> float:
-        return self.base_lr * self.gamma ** (epoch // self.step_size)
-
-
-class CosineAnnealingLR(LRScheduler):
-    """lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2: from base_lr
-    down to eta_min along half a cosine over T_max epochs.
-
-    Example:
-        >>> from tinygrad_cnn import nn, optim
-        >>> opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
-        >>> schedule = optim.CosineAnnealingLR(opt, T_max=4)
-        >>> [round(schedule.step() or opt.lr, 4) for _ in range(4)]
-        [0.8536, 0.5, 0.1464, 0.0]
-    """
-
-    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):
-        super().__init__(optimizer)
-        if T_max < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be >= 1, got {T_max}")
-        self.T_max, self.eta_min = T_max, eta_min
-
-    def lr_at(self, epoch: int) -> float:
-        cosine = (1 + math.cos(math.pi * epoch / self.T_max)) / 2
-        return self.eta_min + (self.base_lr - self.eta_min) * cosine
+__all__ = [
+    "AdamW", "Adam", "SGD", "Optimizer", "check_number",
+    "LRScheduler", "StepLR", "CosineAnnealingLR",
+]  # fmt: skip

@@ -18,7 +18,8 @@ lines. Metrics are looked up by name in `METRICS`, so a segmentation model can r
 
 rich is imported here, at the edge: the engine, ops and layers never print.
 
-Read next: `checkpoint.py` (saving what `fit` trained), then `viz/plots.py`.
+Read next: `ops/conv.py`, how convolution gets fast (track 2 of docs/READING.md); or
+`checkpoint.py`, which saves what `fit` trained.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """`tinygrad-cnn explain TOPIC`: the course's worked examples, recomputed by the real ops.
 
     explain conv [--image JSON] [--kernel JSON] [--stride S] [--padding valid|same|P]
-    explain pool [--image JSON] [--kernel K] [--stride S]
-    explain params [mnist-cnn | unet | dense M N | conv M N KX KY]
+    explain pool [--image JSON] [--kernel K] [--stride S] [--padding valid|same|P]
+    explain params [mnist-cnn | unet | dense IN OUT | conv IN OUT KX KY]
     explain backward [--graph FILE]
     explain conv-backward
 
@@ -103,18 +103,32 @@ def conv_page(image: Any, kernel: Any, configs: list[tuple[int, Any]]) -> list[B
     return page
 
 
-def pool_page(image: Any, kernel_size: int, stride: int | None) -> list[Block]:
+def pool_page(image: Any, kernel_size: int, stride: int | None, padding: Any = 0) -> list[Block]:
     """The pool topic: max pooling forward, the arg-max mask in backward, avgpool for contrast.
 
     Example:
         >>> pool_page(explain.POOL_MAP, 2, None)[0]
         ('heading', 'max pooling 2x2, stride 2 (the stride defaults to the window)')
     """
-    e = explain.explain_pool(image, kernel_size, stride)
+    e = explain.explain_pool(image, kernel_size, stride, padding)
     k, s = e.kernel_size, e.stride
     default = " (the stride defaults to the window)" if stride is None else ""
+    (top, bottom), (left, right) = e.pads
+    padded = top + bottom + left + right > 0
+    shown = f", padding {padding!r}" if padding not in (0, "valid") else ""
     return [
-        ("heading", f"max pooling {k}x{k}, stride {s}{default}"),
+        ("heading", f"max pooling {k}x{k}, stride {s}{shown}{default}"),
+        *(
+            [
+                (
+                    "text",
+                    f"padding: {top} row(s) on top, {bottom} at the bottom, {left} column(s) "
+                    f"on the left, {right} on the right, all -inf: a padded cell never wins.",
+                )
+            ]
+            if padded
+            else []
+        ),
         ("text", "forward: each window's largest value goes through."),
         (
             "matrices",
@@ -138,7 +152,9 @@ def pool_page(image: Any, kernel_size: int, stride: int | None) -> list[Block]:
         (
             "text",
             "average pooling, for contrast, spreads each upstream value evenly over its "
-            f"window (each cell gets 1/{k * k} of it):",
+            f"window (each cell gets 1/{k * k} of it"
+            + (", or 1/its real cells with 'same'" if padding == "same" else "")
+            + "):",
         ),
         ("matrices", [("dL/d(input) through ops.avgpool2d", e.average_grad, None)]),
     ]
@@ -157,12 +173,16 @@ def _count_blocks(c: explain.LayerCount) -> list[Block]:
             ["layer", "formula", "filled in", "parameters"],
             [[c.kind, c.formula, c.filled, f"{c.count:,}"]],
         ),
+        ("text", f"{c.letters}: {c.formula} = {c.filled.split(' = ')[-1]}"),
         ("text", how),
     ]
 
 
 def params_page(words: list[str]) -> list[Block]:
-    """The params topic: [] the course's argument, [model], ['dense', M, N] or ['conv', ...].
+    """The params topic: [] the course's argument, [model], ['dense', IN, OUT] or ['conv', ...].
+
+    Layers take their sizes in one order, inputs then outputs (as nn.Linear and nn.Conv2d):
+    `dense IN OUT`, `conv IN OUT KX KY`.
 
     Example:
         >>> params_page(["dense", "784", "1000"])[1][2][0][-1]
@@ -171,7 +191,7 @@ def params_page(words: list[str]) -> list[Block]:
     if not words:
         dense_small = explain.dense_count(784, 1000)
         dense_photo = explain.dense_count(72_000_000, 1000)
-        conv_photo = explain.conv_count(1000, 3, 3, 3)
+        conv_photo = explain.conv_count(3, 1000, 3, 3)
         ratio = dense_photo.count / conv_photo.count
         return [
             ("heading", "parameters of a layer: the course's two formulas"),
@@ -195,7 +215,11 @@ def params_page(words: list[str]) -> list[Block]:
                 f"it need {dense_photo.count:,} parameters, 1,000 3x3 filters "
                 f"{conv_photo.count:,}: {ratio:,.0f} times fewer.",
             ),
-            ("text", "try: explain params mnist-cnn | unet | dense M N | conv M N KX KY"),
+            (
+                "text",
+                "try: explain params mnist-cnn | unet | dense IN OUT | conv IN OUT KX KY "
+                "(sizes in one order, inputs then outputs, as nn.Linear and nn.Conv2d)",
+            ),
         ]
     kind, numbers = words[0], words[1:]
     if kind in explain.MODELS:
@@ -208,11 +232,11 @@ def params_page(words: list[str]) -> list[Block]:
             ("table", header, rows),
             ("text", "\n".join(result.totals_text())),
         ]
-    sizes = {"dense": ("M N", 2), "conv": ("M N KX KY", 4)}
+    sizes = {"dense": ("IN OUT", 2), "conv": ("IN OUT KX KY", 4)}
     if kind not in sizes:
         raise ValueError(
             f"explain params: unknown model {kind!r}; choose from "
-            f"{', '.join(explain.MODELS)}, 'dense M N' or 'conv M N KX KY'"
+            f"{', '.join(explain.MODELS)}, 'dense IN OUT' or 'conv IN OUT KX KY'"
         )
     usage, count = sizes[kind]
     try:
@@ -347,7 +371,12 @@ def build_page(args: argparse.Namespace) -> list[Block]:
     if args.topic == "conv":
         custom = args.stride is not None or args.padding is not None
         configs = (
-            [(args.stride or 1, args.padding or "valid")]
+            [
+                (
+                    1 if args.stride is None else args.stride,  # 0 is refused, not defaulted
+                    "valid" if args.padding is None else args.padding,
+                )
+            ]
             if custom
             else [(1, "valid"), (1, "same"), (2, "valid")]
         )
@@ -359,7 +388,12 @@ def build_page(args: argparse.Namespace) -> list[Block]:
     if args.topic == "pool":
         if kernel is not None and (isinstance(kernel, bool) or not isinstance(kernel, int)):
             raise ValueError(f"explain pool: --kernel is the window side, an int; got {kernel!r}")
-        return pool_page(image if image is not None else explain.POOL_MAP, kernel or 2, args.stride)
+        return pool_page(
+            image if image is not None else explain.POOL_MAP,
+            2 if kernel is None else kernel,  # 0 is refused by explain_pool, not defaulted
+            args.stride,
+            0 if args.padding is None else args.padding,
+        )
     if args.topic == "params":
         return params_page(args.words)
     if args.topic == "backward":
@@ -369,7 +403,16 @@ def build_page(args: argparse.Namespace) -> list[Block]:
 
 def run(args: argparse.Namespace) -> int:
     """Print the page for the parsed arguments: rich on a terminal, plain text otherwise."""
+    animate = getattr(args, "animate", None)
+    if animate and args.topic != "backward":
+        raise ValueError(f"--animate goes with `explain backward`, not {args.topic}")
     page = build_page(args)
+    if animate:
+        from tinygrad_cnn.viz.animate import animate_backward
+
+        title = "L = (a·b + c) · f: backward, step by step"
+        path = animate_backward(explain.explain_backward().loss, animate, title=title)
+        page.append(("text", f"animation written to {path}"))
     if sys.stdout.isatty():
         render_rich(page)
     else:
@@ -392,13 +435,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "words",
         nargs="*",
         metavar="MODEL",
-        help="for params: mnist-cnn, unet, 'dense M N' or 'conv M N KX KY'",
+        help="for params: mnist-cnn, unet, 'dense IN OUT' or 'conv IN OUT KX KY' (sizes in "
+        "one order, inputs then outputs, as nn.Linear and nn.Conv2d take them)",
     )
     parser.add_argument("--image", help="conv/pool: the input map as JSON, e.g. [[1,2],[3,4]]")
     parser.add_argument("--kernel", help="conv: the kernel as JSON; pool: the window side")
     parser.add_argument("--stride", type=int, help="the step of the window")
-    parser.add_argument("--padding", type=_padding, help="conv: valid, same or an int")
+    parser.add_argument("--padding", type=_padding, help="conv/pool: valid, same or an int")
     parser.add_argument(
         "--graph", metavar="FILE", help="backward: also draw the graph (.svg, .png, .pdf or .dot)"
+    )
+    parser.add_argument(
+        "--animate", metavar="FILE.gif", help="backward: also write its steps as an animated GIF"
     )
     parser.set_defaults(run=run)

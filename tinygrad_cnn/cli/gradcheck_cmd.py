@@ -18,6 +18,7 @@ import numpy as np
 
 from tinygrad_cnn import ops
 from tinygrad_cnn.gradcheck import assert_gradients_close, compare_gradients
+from tinygrad_cnn.ops.kernels import KERNELS, use_kernels
 from tinygrad_cnn.tensor import Tensor
 
 Case = tuple[str, Callable[..., Tensor], list[Tensor]]  # (description, fn, inputs)
@@ -293,7 +294,8 @@ def _print_rich(results: list[OpResult]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check the ops named in args.ops (all by default), print the table; 1 if any fails."""
-    results = run_checks(args.ops)
+    with use_kernels(args.kernels):  # conv and pooling: the fast or the reference kernels
+        results = run_checks(args.ops)
     (_print_rich if sys.stdout.isatty() else _print_plain)(results)
     failed = [r.name for r in results if not r.passed]
     summary = f"{len(results) - len(failed)} of {len(results)} ops pass" + (
@@ -315,4 +317,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "table with the worst |analytic - numeric| difference per op. Exits 1 if any fails.",
     )
     parser.add_argument("ops", nargs="*", metavar="OP", help="op names (default: all)")
+    parser.add_argument(
+        "--kernels",
+        choices=KERNELS,
+        default="fast",
+        help="check the fast convolution and pooling kernels, or ops/reference.py's",
+    )
     parser.set_defaults(run=run)

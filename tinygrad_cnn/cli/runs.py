@@ -13,7 +13,7 @@ entries, not by editing the logic: `checkpoint.MODELS` builds a model by name,
 `DATASETS` describes each dataset (classes, image shape, task, loss, metrics) and `REPORTS`
 writes the plots of a task.
 
-Read next: `cli/train.py` (the subcommands that call `train_and_report`).
+Read next: `../train.py` (`fit`, which every run calls).
 """
 
 from __future__ import annotations

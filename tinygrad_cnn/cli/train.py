@@ -35,6 +35,7 @@ from tinygrad_cnn.cli.runs import (
     train_and_report,
 )
 from tinygrad_cnn.console import print_summary
+from tinygrad_cnn.ops.kernels import KERNELS, use_kernels
 from tinygrad_cnn.train import History, format_logs, predict, score
 
 # ----------------------------------------------------------------------------------------
@@ -104,6 +105,13 @@ def _training_options(parser: argparse.ArgumentParser, epochs: int, batch: int, 
     )
     parser.add_argument(
         "--out", type=Path, default=None, help="run folder (default runs/<dataset>-<model>-<time>)"
+    )
+    parser.add_argument(
+        "--kernels",
+        choices=KERNELS,
+        default="fast",
+        help="convolution and pooling kernels: fast (im2col) or reference (ops/reference.py, "
+        "the math as written: the same model and numbers, slower); default fast",
     )
     parser.add_argument(
         "--schedule",
@@ -284,7 +292,8 @@ def run_train(args: argparse.Namespace) -> int:
         order = np.random.default_rng(args.seed).permutation(count)
         val_set = tuple(array[order[:held_out]] for array in train_set)
         train_set = tuple(array[order[held_out:]] for array in train_set)
-    code, _ = train_and_report(args, args.model, args.dataset, train_set, test_set, val_set)
+    with use_kernels(args.kernels):
+        code, _ = train_and_report(args, args.model, args.dataset, train_set, test_set, val_set)
     return code
 
 
@@ -300,7 +309,8 @@ def run_demo(args: argparse.Namespace) -> int:
     check_output_folder(args.out)
     train_set = load_split("shapes", "train", args.train_size, args.seed)
     test_set = load_split("shapes", "test", args.test_size, args.seed)
-    code, _ = train_and_report(args, "mnist-cnn", "shapes", train_set, test_set, None, console)
+    with use_kernels(args.kernels):
+        code, _ = train_and_report(args, "mnist-cnn", "shapes", train_set, test_set, None, console)
     if code == 0:
         _suggest_mnist(console)
     return code

@@ -4,8 +4,8 @@ Each epoch draws a fresh permutation of the sample indices (from `seed` and the 
 so runs repeat exactly), then gathers one batch at a time with fancy indexing: only a batch
 is ever copied, never the whole dataset. Images become float32 NCHW scaled to [0, 1]
 (uint8 / 255, as the course does); an optional transform then augments each batch
-(`augment.py`). Read next: `datasets.py`'s `get_dataset` registry in
-`data/__init__.py`, then `train.py`.
+(`augment.py`). Read next: `../train.py`, whose `fit` takes these batches (the datasets come
+from `get_dataset` in `data/__init__.py`).
 """
 
 from __future__ import annotations

@@ -164,6 +164,8 @@ class PoolExplanation:
 
     Attributes:
         image: the input map (H, W). kernel_size, stride: the window and its step.
+        padding: as given (an int, 'valid' or 'same'); pads: ((top, bottom), (left, right))
+            it resolves to (padded cells hold -inf, so they never win the max).
         output: maxpool2d's output (OH, OW).
         upstream: the gradient dL/d(output) sent into backward.
         grad: dL/d(image) from backward: each upstream value lands on its window's arg-max.
@@ -186,6 +188,8 @@ class PoolExplanation:
     image: np.ndarray
     kernel_size: int
     stride: int
+    padding: Any
+    pads: tuple
     output: np.ndarray
     upstream: np.ndarray
     grad: np.ndarray
@@ -194,15 +198,17 @@ class PoolExplanation:
 
 
 def explain_pool(
-    image: Any = POOL_MAP, kernel_size: int = 2, stride: int | None = None
+    image: Any = POOL_MAP, kernel_size: int = 2, stride: int | None = None, padding: Any = 0
 ) -> PoolExplanation:
     """Max-pool one map, then backpropagate a distinct upstream gradient (0.1, 0.2, ...).
 
     Args:
         image: (H, W) nested list or array. kernel_size: the window side.
         stride: the window's step; None means kernel_size (non-overlapping windows).
+        padding: an int, 'valid' or 'same' (Keras: out = ceil(in / stride)), as maxpool2d's.
     Raises:
-        ValueError: image not a 2-D list of numbers, or anything maxpool2d rejects.
+        ValueError: image not a 2-D list of numbers, a kernel_size or stride that is not a
+            positive int, or anything maxpool2d rejects.
     Example:
         >>> e = explain_pool()
         >>> e.output
@@ -215,17 +221,27 @@ def explain_pool(
                [0, 0, 1, 0]])
     """
     image = _matrix(image, "image", "explain pool")
+    for name, value in (("kernel_size", kernel_size), ("stride", stride)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ValueError(f"explain pool: {name} must be a positive int, got {value!r}")
     stride = kernel_size if stride is None else stride
     x = Tensor(image.reshape(1, 1, *image.shape), requires_grad=True)  # (1, 1, H, W)
-    out = ops.maxpool2d(x, kernel_size, stride=stride)  # (1, 1, OH, OW)
+    out = ops.maxpool2d(x, kernel_size, stride=stride, padding=padding)  # (1, 1, OH, OW)
+    pads = resolve_padding(
+        padding, image.shape, (kernel_size,) * 2, (stride,) * 2, (1, 1), "explain pool"
+    )
     upstream = np.arange(1, out.size + 1, dtype=np.float64).reshape(out.shape) / 10
     out.backward(upstream)
     z = Tensor(image.reshape(1, 1, *image.shape), requires_grad=True)
-    ops.avgpool2d(z, kernel_size, stride=stride).backward(upstream)
+    ops.avgpool2d(z, kernel_size, stride=stride, padding=padding).backward(upstream)
     return PoolExplanation(
         image,
         kernel_size,
         stride,
+        padding,
+        pads,
         out.data[0, 0],
         upstream[0, 0],
         x.grad[0, 0],
@@ -246,14 +262,17 @@ BUILD_LIMIT = 50_000_000
 class LayerCount:
     """The parameters of one layer: the course's formula, the numbers filled in, the count.
 
-    `built` is True when the layer was actually made (nn.Linear / nn.Conv2d), its parameters
-    counted and `filled` taken from `nn.summary`'s formula; a layer too large to make is
-    counted by the formula alone.
+    `letters` says what the formula's letters stand for here (the course uses m and n the
+    other way round in its two formulas). `built` is True when the layer was actually made
+    (nn.Linear / nn.Conv2d), its parameters counted and `filled` taken from `nn.summary`'s
+    formula; a layer too large to make is counted by the formula alone.
 
     Example:
         >>> layer = dense_count(400, 100)
         >>> layer.formula, layer.count, layer.built
         ('n(m+1)', 40100, True)
+        >>> layer.letters
+        'm = 400 inputs, n = 100 neurons'
     """
 
     kind: str
@@ -261,10 +280,13 @@ class LayerCount:
     filled: str
     count: int
     built: bool
+    letters: str = ""
 
 
 def dense_count(m: int, n: int) -> LayerCount:
-    """A dense layer of n neurons over m inputs: n(m + 1) parameters (a bias per neuron).
+    """A dense layer over m inputs with n neurons: n(m + 1) parameters (a bias per neuron).
+
+    Arguments in the order (inputs, outputs), as nn.Linear(m, n) and conv_count take them.
 
     Example:
         >>> dense_count(784, 1000).filled
@@ -273,37 +295,45 @@ def dense_count(m: int, n: int) -> LayerCount:
         72000001000
     """
     _check_sizes("dense", m=m, n=n)
+    letters = f"m = {m:,} inputs, n = {n:,} neurons"
     if n * (m + 1) > BUILD_LIMIT:
         count = n * (m + 1)
         return LayerCount(
-            f"dense {m:,} -> {n:,}", "n(m+1)", f"{n}·({m}+1) = {count:,}", count, False
+            f"dense {m:,} -> {n:,}", "n(m+1)", f"{n}·({m}+1) = {count:,}", count, False, letters
         )
     from tinygrad_cnn import nn  # nn builds on this module's ops; needed only here
 
-    return _built(f"dense {m:,} -> {n:,}", "n(m+1)", nn.Linear(m, n))
+    return _built(f"dense {m:,} -> {n:,}", "n(m+1)", nn.Linear(m, n), letters)
 
 
-def conv_count(m: int, n: int, kx: int, ky: int) -> LayerCount:
-    """A conv layer of m filters kx x ky over n input channels: m(n kx ky + 1) parameters.
+def conv_count(n: int, m: int, kx: int, ky: int) -> LayerCount:
+    """A conv layer over n input channels with m filters kx x ky: m(n kx ky + 1) parameters.
+
+    Arguments in the order (inputs, outputs, kernel), as nn.Conv2d(n, m, (kx, ky)) takes them.
 
     Example:
-        >>> conv_count(1000, 3, 3, 3).filled
+        >>> conv_count(3, 1000, 3, 3).filled
         '1000·(3·3·3+1) = 28,000'
+        >>> conv_count(3, 1000, 3, 3).letters
+        'n = 3 input channels, m = 1,000 filters of 3x3'
     """
-    _check_sizes("conv", m=m, n=n, kx=kx, ky=ky)
+    _check_sizes("conv", n=n, m=m, kx=kx, ky=ky)
     kind = f"conv of {m:,} filters {kx}x{ky} over {n:,} channels"
+    letters = f"n = {n:,} input channels, m = {m:,} filters of {kx}x{ky}"
     if m * (n * kx * ky + 1) > BUILD_LIMIT:
         count = m * (n * kx * ky + 1)
-        return LayerCount(kind, "m(n·kx·ky+1)", f"{m}·({n}·{kx}·{ky}+1) = {count:,}", count, False)
+        filled = f"{m}·({n}·{kx}·{ky}+1) = {count:,}"
+        return LayerCount(kind, "m(n·kx·ky+1)", filled, count, False, letters)
     from tinygrad_cnn import nn
 
-    return _built(kind, "m(n·kx·ky+1)", nn.Conv2d(n, m, (kx, ky)))
+    return _built(kind, "m(n·kx·ky+1)", nn.Conv2d(n, m, (kx, ky)), letters)
 
 
-def _built(kind: str, rule: str, layer: Any) -> LayerCount:
+def _built(kind: str, rule: str, layer: Any, letters: str) -> LayerCount:
     from tinygrad_cnn.nn.summary import formula
 
-    return LayerCount(kind, rule, formula(layer), sum(p.size for p in layer.parameters()), True)
+    count = sum(p.size for p in layer.parameters())
+    return LayerCount(kind, rule, formula(layer), count, True, letters)
 
 
 def _check_sizes(kind: str, **sizes: Any) -> None:
@@ -333,7 +363,7 @@ def model_summary(name: str) -> Any:
     if name not in MODELS:
         raise ValueError(
             f"explain params: unknown model {name!r}; choose from "
-            f"{', '.join(MODELS)}, 'dense M N' or 'conv M N KX KY'"
+            f"{', '.join(MODELS)}, 'dense IN OUT' or 'conv IN OUT KX KY'"
         )
     model = models.mnist_cnn(seed=0) if name == "mnist-cnn" else models.UNet()
     return nn.summary(model, MODELS[name][1])

@@ -4,6 +4,7 @@ module.py      Module, Parameter, Sequential, ModuleList   (how a model owns its
 init.py        PyTorch's and Keras' initialisations, manual_seed
 layers.py      Linear, Conv2d, ConvTranspose2d, BatchNorm2d  (layers with weights)
 activation.py  ReLU, Sigmoid, Tanh, Identity, Flatten, MaxPool2d, AvgPool2d, Upsample, Dropout
+checks.py      the argument checks layers and optimizers share
 summary.py     summary(model, input_shape): the layer table with parameter formulas
 """
 

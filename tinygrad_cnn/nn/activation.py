@@ -1,7 +1,9 @@
 """Layers without weights: activations, pooling, upsampling, Flatten, Identity, Dropout.
 
 Each wraps one op from `ops/` so a model can list it in a `Sequential` and its repr and
-summary show it. Dropout is the only one that behaves differently in training and eval mode.
+summary show it. Like the ops, each takes a Tensor, an array or a nested list, and checks its
+arguments when it is built, with the ops' own checks (`nn/checks.py`). Dropout is the only
+one that behaves differently in training and eval mode.
 
 Read next: `nn/summary.py`.
 """
@@ -12,6 +14,7 @@ import numpy as np
 
 from tinygrad_cnn import ops
 from tinygrad_cnn.nn import init
+from tinygrad_cnn.nn.checks import check_number, check_padding, layer_input, pair
 from tinygrad_cnn.nn.module import Module
 from tinygrad_cnn.tensor import Tensor
 
@@ -29,7 +32,7 @@ class ReLU(Module):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        return ops.relu(x)
+        return ops.relu(layer_input(x, "ReLU"))
 
 
 class Sigmoid(Module):
@@ -45,7 +48,7 @@ class Sigmoid(Module):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        return ops.sigmoid(x)
+        return ops.sigmoid(layer_input(x, "Sigmoid"))
 
 
 class Tanh(Module):
@@ -61,7 +64,7 @@ class Tanh(Module):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        return ops.tanh(x)
+        return ops.tanh(layer_input(x, "Tanh"))
 
 
 class Identity(Module):
@@ -74,7 +77,7 @@ class Identity(Module):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        return x
+        return layer_input(x, "Identity")  # a Tensor stays the very same object
 
 
 class Flatten(Module):
@@ -88,26 +91,44 @@ class Flatten(Module):
 
     def __init__(self, start_axis: int = 1):
         super().__init__()
+        if isinstance(start_axis, bool) or not isinstance(start_axis, (int, np.integer)):
+            raise TypeError(f"Flatten: start_axis must be an int, got {start_axis!r}")
         self.start_axis = start_axis
 
     def forward(self, x: Tensor) -> Tensor:
-        return ops.flatten(x, start_axis=self.start_axis)
+        return ops.flatten(layer_input(x, "Flatten"), start_axis=self.start_axis)
 
     def extra_repr(self) -> str:
         return f"start_axis={self.start_axis}"
 
 
 class _Pool(Module):
+    """What MaxPool2d and AvgPool2d share: the argument checks (the pooling ops' own, run when
+    the layer is built), the input check and the repr.
+
+    Raises:
+        TypeError: kernel_size, stride or padding of the wrong type (`MaxPool2d(2.0)`).
+        ValueError: a kernel_size or stride below 1, a negative padding or one larger than
+            half the kernel, an unknown padding string (`padding='smae'`).
+    """
+
     def __init__(self, kernel_size: int, stride: int | None = None, padding: int | str = 0):
         super().__init__()
+        name = type(self).__name__
+        kernel = pair(kernel_size, "kernel_size", name)
+        if stride is not None:
+            pair(stride, "stride", name)
+        check_padding(name, padding, kernel)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
-    def _check_input(self, x: Tensor) -> None:
+    def _check_input(self, x: Tensor) -> Tensor:
+        x = layer_input(x, type(self).__name__)
         if x.ndim != 4:
             raise ValueError(
                 f"{type(self).__name__}(kernel_size={self.kernel_size}) expected "
                 f"a 4-D input (N, C, H, W), got {x.shape}"
             )
+        return x
 
     def extra_repr(self) -> str:
         stride = self.kernel_size if self.stride is None else self.stride
@@ -126,7 +147,7 @@ class MaxPool2d(_Pool):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        self._check_input(x)
+        x = self._check_input(x)
         return ops.maxpool2d(x, self.kernel_size, stride=self.stride, padding=self.padding)
 
 
@@ -143,7 +164,7 @@ class AvgPool2d(_Pool):
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        self._check_input(x)
+        x = self._check_input(x)
         return ops.avgpool2d(x, self.kernel_size, stride=self.stride, padding=self.padding)
 
 
@@ -153,7 +174,8 @@ class Upsample(Module):
     Shapes:
         x: (N, C, H, W) -> out: (N, C, H*scale_factor, W*scale_factor).
     Raises:
-        ValueError: mode is not 'nearest', or the input is not 4-D.
+        TypeError: scale_factor is not an int.
+        ValueError: scale_factor < 1, mode is not 'nearest', or the input is not 4-D.
     Example:
         >>> from tinygrad_cnn import nn
         >>> nn.Upsample(2)(Tensor(np.array([[[[1.0, 2.0]]]]))).data[0, 0]
@@ -163,11 +185,16 @@ class Upsample(Module):
 
     def __init__(self, scale_factor: int = 2, mode: str = "nearest"):
         super().__init__()
+        if isinstance(scale_factor, bool) or not isinstance(scale_factor, (int, np.integer)):
+            raise TypeError(f"Upsample: scale_factor must be an int, got {scale_factor!r}")
+        if scale_factor < 1:
+            raise ValueError(f"Upsample: scale_factor must be at least 1, got {scale_factor}")
         if mode != "nearest":
             raise ValueError(f"Upsample: only mode='nearest' is supported, got {mode!r}")
         self.scale_factor, self.mode = scale_factor, mode
 
     def forward(self, x: Tensor) -> Tensor:
+        x = layer_input(x, "Upsample")
         if x.ndim != 4:
             raise ValueError(
                 f"Upsample(scale_factor={self.scale_factor}) expected a 4-D "
@@ -188,7 +215,8 @@ class Dropout(Module):
         dx  = grad * mask / (1 - p)   (mul's backward: dropped values get no gradient)
 
     Raises:
-        ValueError: p is not in [0, 1].
+        TypeError: p is not a number (`Dropout('0.5')`).
+        ValueError: p is not in [0, 1] (NaN included).
     Example:
         >>> from tinygrad_cnn import nn
         >>> drop = nn.Dropout(0.5)
@@ -200,18 +228,18 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p}")
-        self.p = p
+        self.p = check_number("Dropout", "p", p, high=1.0)
 
     def forward(self, x: Tensor) -> Tensor:
+        x = layer_input(x, "Dropout")
         if not self.training or self.p == 0.0:
             return x
         if self.p == 1.0:
             return x * Tensor(np.zeros((), dtype=x.dtype))  # everything dropped
         keep = init.generator().random(x.shape) >= self.p  # (x.shape) bools
-        mask = keep.astype(x.dtype) * np.asarray(1.0 / (1.0 - self.p), dtype=x.dtype)
-        return x * Tensor(mask)
+        mask = Tensor(keep.astype(x.dtype) * np.asarray(1.0 / (1.0 - self.p), dtype=x.dtype))
+        mask.name = "dropout mask"  # how graph drawings label it
+        return x * mask
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

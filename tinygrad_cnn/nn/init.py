@@ -15,18 +15,77 @@ For a weight of shape (out, in, kh, kw): fan_in = in*kh*kw and fan_out = out*kh*
 
 `manual_seed(seed)` makes every draw reproducible (also exported as `tinygrad_cnn.manual_seed`).
 
-Read next: `nn/layers.py`.
+Layers get their arrays from `new_array`, so a model built from an untrusted file's description
+can be held to the size of that file (`allocation_limit`) before any memory is taken.
+
+Read next: `nn/checks.py`, then `nn/layers.py`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
+from collections.abc import Iterator
 
 import numpy as np
 
 from tinygrad_cnn.tensor import Tensor
 
 _generator = np.random.default_rng()
+_budget = threading.local()  # .left: how many more values new_array may make, or absent
+
+
+@contextlib.contextmanager
+def allocation_limit(values: int, source: str) -> Iterator[None]:
+    """Within this block (in this thread), the arrays `new_array` makes may hold `values`
+    numbers in all; the one that would pass the limit is a ValueError, raised before it exists.
+
+    `checkpoint.load` builds a model from an untrusted file's description inside this block,
+    limited to about the number of values the file holds: metadata that claims a model far
+    bigger than the file fails at its first layer too many, not after allocating gigabytes.
+
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> with allocation_limit(15, "weights.safetensors"):
+        ...     layer = nn.Linear(4, 3)                  # 12 + 3 values: fits
+        >>> with allocation_limit(15, "weights.safetensors"):
+        ...     layer = nn.Linear(4000, 3000)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: weights.safetensors holds 15 values, fewer than the model it describes ...
+    """
+    previous = (getattr(_budget, name, None) for name in ("left", "source", "total"))
+    saved = tuple(previous)
+    _budget.left, _budget.source, _budget.total = int(values), source, int(values)
+    try:
+        yield
+    finally:
+        _budget.left, _budget.source, _budget.total = saved
+
+
+def new_array(shape: tuple[int, ...], dtype: np.dtype, fill: float | None = None) -> np.ndarray:
+    """A new array for a parameter or buffer: np.empty, or np.full with `fill`.
+
+    Raises:
+        ValueError: inside `allocation_limit`, an array that would pass the limit.
+    Example:
+        >>> new_array((2,), np.float32, fill=1.0)
+        array([1., 1.], dtype=float32)
+    """
+    shape = tuple(int(n) for n in shape)
+    left = getattr(_budget, "left", None)
+    if left is not None:
+        size = math.prod(shape)
+        if size > left:
+            raise ValueError(
+                f"{_budget.source} holds {_budget.total} values, fewer than the model it "
+                f"describes (stopped before making an array of shape {shape})"
+            )
+        _budget.left = left - size
+    if fill is None:
+        return np.empty(shape, dtype=dtype)
+    return np.full(shape, fill, dtype=dtype)
 
 
 def manual_seed(seed: int) -> np.random.Generator:
@@ -77,7 +136,7 @@ def uniform_(tensor: Tensor, low: float, high: float) -> Tensor:
         >>> w.shape, bool((np.abs(w.data) <= 0.1).all())
         ((2, 3), True)
     """
-    tensor.data[...] = _generator.uniform(low, high, size=tensor.shape)
+    tensor.data_for_update()[...] = _generator.uniform(low, high, size=tensor.shape)
     return tensor
 
 
@@ -88,7 +147,7 @@ def zeros_(tensor: Tensor) -> Tensor:
         >>> zeros_(Tensor(np.ones(3))).data
         array([0., 0., 0.])
     """
-    tensor.data[...] = 0
+    tensor.data_for_update()[...] = 0
     return tensor
 
 
@@ -99,7 +158,7 @@ def ones_(tensor: Tensor) -> Tensor:
         >>> ones_(Tensor(np.zeros(3))).data
         array([1., 1., 1.])
     """
-    tensor.data[...] = 1
+    tensor.data_for_update()[...] = 1
     return tensor
 
 

@@ -1,11 +1,13 @@
 """Layers with weights: Linear, Conv2d, ConvTranspose2d, BatchNorm2d.
 
 Each layer owns its `Parameter`s, initialises them as PyTorch does (`nn/init.py`), checks
-its input's shape (the error names the layer: `Linear(400 -> 100) expected input (*, 400),
+its arguments when it is built (`nn/checks.py`), takes a Tensor, an array or a nested list,
+checks its input's shape (the error names the layer: `Linear(400 -> 100) expected input (*, 400),
 got (32, 576)`) and calls one op from `ops/`. Weight layouts and state_dict keys are
 PyTorch's, so weights move between the two.
 
-Read next: `nn/activation.py` (layers without weights), then `nn/summary.py`.
+Read next: `../optim.py`, which moves these weights; the layers without weights are in
+`nn/activation.py`.
 """
 
 from __future__ import annotations
@@ -14,26 +16,20 @@ import numpy as np
 
 from tinygrad_cnn import ops
 from tinygrad_cnn.nn import init
+from tinygrad_cnn.nn.checks import (
+    check_flag,
+    check_number,
+    check_padding,
+    check_size,
+    layer_input,
+    pair,
+)
 from tinygrad_cnn.nn.module import Module, Parameter
 from tinygrad_cnn.tensor import Tensor
 
 
-def _pair(name: str, value: int | tuple[int, int]) -> tuple[int, int]:
-    """3 -> (3, 3); (3, 5) stays; anything else is an error naming the argument."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return int(pair[0]), int(pair[1])
-
-
 def _empty(*shape: int) -> Parameter:
-    return Parameter(np.empty(shape, dtype=np.float32))
-
-
-def _check_positive(layer: str, **sizes: int) -> None:
-    for name, size in sizes.items():
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-            raise ValueError(f"{layer}: {name} must be a positive int, got {size!r}")
+    return Parameter(init.new_array(shape, np.float32))
 
 
 class Linear(Module):
@@ -49,7 +45,8 @@ class Linear(Module):
     Shapes:
         x: (*, in_features) -> out: (*, out_features).
     Raises:
-        ValueError: the input's last axis is not in_features.
+        TypeError: a size that is not an int, bias not a bool.
+        ValueError: a size below 1, or an input whose last axis is not in_features.
     Example:
         >>> from tinygrad_cnn import nn
         >>> layer = nn.Linear(400, 100)
@@ -61,13 +58,15 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__()
-        _check_positive("Linear", in_features=in_features, out_features=out_features)
+        check_size("Linear", in_features=in_features, out_features=out_features)
+        bias = check_flag("Linear", "bias", bias)
         self.in_features, self.out_features = in_features, out_features
         self.weight = _empty(out_features, in_features)
         self.bias = _empty(out_features) if bias else None
         init.default_init_(self.weight, self.bias, fan_in=in_features)
 
     def forward(self, x: Tensor) -> Tensor:
+        x = layer_input(x, "Linear")
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(
                 f"Linear({self.in_features} -> {self.out_features}) expected "
@@ -95,28 +94,24 @@ class _ConvBase(Module):
         padding,
         dilation,
         groups: int,
-    ) -> None:
+        bias: bool,
+    ) -> bool:
         name = type(self).__name__
-        _check_positive(name, in_channels=in_channels, out_channels=out_channels, groups=groups)
+        check_size(name, in_channels=in_channels, out_channels=out_channels, groups=groups)
         if in_channels % groups or out_channels % groups:
             raise ValueError(
                 f"{name}: in_channels={in_channels} and out_channels="
                 f"{out_channels} must both be divisible by groups={groups}"
             )
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _pair(f"{name}: kernel_size", kernel_size)
-        self.stride = _pair(f"{name}: stride", stride)
-        self.dilation = _pair(f"{name}: dilation", dilation)
-        if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ValueError(
-                    f"{name}: padding must be an int, a pair, 'valid' or 'same', got {padding!r}"
-                )
-            self.padding = padding
-        else:
-            self.padding = _pair(f"{name}: padding", padding)
+        self.kernel_size = pair(kernel_size, "kernel_size", name)  # the ops' own checks
+        self.stride = pair(stride, "stride", name)
+        self.dilation = pair(dilation, "dilation", name)
+        self.padding = check_padding(name, padding)
+        return check_flag(name, "bias", bias)
 
-    def _check_input(self, x: Tensor) -> None:
+    def _check_input(self, x: Tensor) -> Tensor:
+        x = layer_input(x, type(self).__name__)
         label = f"{type(self).__name__}({self.in_channels} -> {self.out_channels})"
         if x.ndim != 4:
             raise ValueError(f"{label} expected a 4-D input (N, C, H, W), got {x.shape}")
@@ -125,6 +120,7 @@ class _ConvBase(Module):
                 f"{label} expected {self.in_channels} input channels, "
                 f"got {x.shape[1]} (input shape {x.shape})"
             )
+        return x
 
     def extra_repr(self) -> str:
         text = (
@@ -157,7 +153,9 @@ class Conv2d(_ConvBase):
         OH = (H + 2*padding - dilation*(kernel_size-1) - 1) // stride + 1, same for W.
         weight: (O, C/groups, KH, KW); bias: (O,).
     Raises:
-        ValueError: x is not 4-D or does not have in_channels channels.
+        TypeError: an argument of the wrong type (`Conv2d(1, 8, 3.0)`), named.
+        ValueError: an argument out of range (`kernel_size=-3`, `stride=0`, `padding=-1`,
+            an unknown padding string), or x is not 4-D or does not have in_channels channels.
     Example:
         >>> from tinygrad_cnn import nn
         >>> conv = nn.Conv2d(1, 8, 3)
@@ -177,14 +175,16 @@ class Conv2d(_ConvBase):
         bias: bool = True,
     ):
         super().__init__()
-        self._setup(in_channels, out_channels, kernel_size, stride, padding, dilation, groups)
+        bias = self._setup(
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias
+        )
         KH, KW = self.kernel_size
         self.weight = _empty(out_channels, in_channels // groups, KH, KW)
         self.bias = _empty(out_channels) if bias else None
         init.default_init_(self.weight, self.bias, fan_in=in_channels // groups * KH * KW)
 
     def forward(self, x: Tensor) -> Tensor:
-        self._check_input(x)
+        x = self._check_input(x)
         return ops.conv2d(
             x,
             self.weight,
@@ -209,7 +209,9 @@ class ConvTranspose2d(_ConvBase):
         OH = (H - 1)*stride - 2*padding + kernel_size + output_padding, same for W.
         weight: (C, O, KH, KW) (PyTorch's layout); bias: (O,).
     Raises:
-        ValueError: x is not 4-D or does not have in_channels channels.
+        TypeError: an argument of the wrong type, named.
+        ValueError: an argument out of range (an output_padding must be smaller than the
+            stride, as in PyTorch), or x is not 4-D or does not have in_channels channels.
     Example:
         >>> from tinygrad_cnn import nn
         >>> up = nn.ConvTranspose2d(16, 8, 2, stride=2)
@@ -230,8 +232,13 @@ class ConvTranspose2d(_ConvBase):
         super().__init__()
         if isinstance(padding, str):
             raise ValueError(f"ConvTranspose2d: padding must be an int or a pair, got {padding!r}")
-        self._setup(in_channels, out_channels, kernel_size, stride, padding, 1, 1)
-        self.output_padding = _pair("ConvTranspose2d: output_padding", output_padding)
+        bias = self._setup(in_channels, out_channels, kernel_size, stride, padding, 1, 1, bias)
+        self.output_padding = pair(output_padding, "output_padding", "ConvTranspose2d", minimum=0)
+        if any(o >= s for o, s in zip(self.output_padding, self.stride)):
+            raise ValueError(
+                f"ConvTranspose2d: output_padding {self.output_padding} must be smaller than "
+                f"the stride {self.stride}"
+            )
         KH, KW = self.kernel_size
         self.weight = _empty(in_channels, out_channels, KH, KW)
         self.bias = _empty(out_channels) if bias else None
@@ -239,7 +246,7 @@ class ConvTranspose2d(_ConvBase):
         init.default_init_(self.weight, self.bias, fan_in=out_channels * KH * KW)
 
     def forward(self, x: Tensor) -> Tensor:
-        self._check_input(x)
+        x = self._check_input(x)
         return ops.conv_transpose2d(
             x,
             self.weight,
@@ -263,7 +270,9 @@ class BatchNorm2d(Module):
     Shapes:
         x: (N, C, H, W) -> out: same shape.
     Raises:
-        ValueError: x is not 4-D or does not have num_features channels.
+        TypeError: num_features not an int, eps or momentum not a number.
+        ValueError: num_features < 1, eps <= 0, momentum outside [0, 1] (each not finite
+            included), or x is not 4-D or does not have num_features channels.
     Example:
         >>> from tinygrad_cnn import nn
         >>> bn = nn.BatchNorm2d(3)
@@ -276,15 +285,22 @@ class BatchNorm2d(Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1):
         super().__init__()
-        _check_positive("BatchNorm2d", num_features=num_features)
+        check_size("BatchNorm2d", num_features=num_features)
+        check_number("BatchNorm2d", "eps", eps)
+        if eps <= 0:
+            raise ValueError(f"BatchNorm2d: eps must be > 0, got {eps!r}")
+        if momentum is not None:
+            check_number("BatchNorm2d", "momentum", momentum, high=1.0)
+        C = num_features
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.weight = Parameter(np.ones(num_features, dtype=np.float32))
-        self.bias = Parameter(np.zeros(num_features, dtype=np.float32))
-        self.register_buffer("running_mean", np.zeros(num_features, dtype=np.float32))
-        self.register_buffer("running_var", np.ones(num_features, dtype=np.float32))
-        self.register_buffer("num_batches_tracked", np.zeros((), dtype=np.int64))
+        self.weight = Parameter(init.new_array((C,), np.float32, fill=1.0))
+        self.bias = Parameter(init.new_array((C,), np.float32, fill=0.0))
+        self.register_buffer("running_mean", init.new_array((C,), np.float32, fill=0.0))
+        self.register_buffer("running_var", init.new_array((C,), np.float32, fill=1.0))
+        self.register_buffer("num_batches_tracked", init.new_array((), np.int64, fill=0))
 
     def forward(self, x: Tensor) -> Tensor:
+        x = layer_input(x, "BatchNorm2d")
         label = f"BatchNorm2d({self.num_features})"
         if x.ndim != 4:
             raise ValueError(f"{label} expected a 4-D input (N, C, H, W), got {x.shape}")

@@ -44,6 +44,7 @@ class SummaryRow:
     params: int
     formula: str
     non_trainable: int = 0
+    calls: int = 1  # how many times the forward pass ran it (a shared layer: several)
 
 
 @dataclass
@@ -72,16 +73,30 @@ class Summary:
         """(header, rows of cells as strings): what both renderers show."""
         header = ["Layer", "Type", "Output shape", "Params", "Formula"]
         cells = [
-            [row.name, row.type, _shape_text(row.output_shape), f"{row.params:,}", row.formula]
+            [
+                row.name + (f" (x{row.calls})" if row.calls > 1 else ""),
+                row.type,
+                _shape_text(row.output_shape),
+                f"{row.params:,}",
+                row.formula,
+            ]
             for row in self.rows
         ]
         return header, cells
 
     def totals_text(self) -> list[str]:
+        """The totals, then a line for each layer the forward pass ran more than once."""
+        shared = [
+            f"{row.name} runs {row.calls} times (one layer, shared): its output shape is the "
+            f"first call's" + (f", and its {row.params:,} parameters count once" * bool(row.params))
+            for row in self.rows
+            if row.calls > 1
+        ]
         return [
             f"Total params: {self.total_params:,}",
             f"Trainable params: {self.trainable_params:,}",
             f"Non-trainable params: {self.non_trainable_params:,}",
+            *shared,
         ]
 
     def __str__(self) -> str:
@@ -189,18 +204,19 @@ def summary(model: Module, input_shape: tuple[int, ...]) -> Summary:
         )
     names = {id(m): name for name, m in model.named_modules()}
     outputs: dict[int, tuple[Module, object]] = {}  # first output of each module, call order
+    calls: dict[int, int] = {}  # how many times each module ran
 
     def record(module: Module, output: object) -> None:
+        calls[id(module)] = calls.get(id(module), 0) + 1
         if id(module) in names and id(module) not in outputs:
             outputs[id(module)] = (module, _output_shape(output))
 
     parameters = list(model.parameters())
     dtype = parameters[0].dtype if parameters else np.float32
     modes = [(m, m.training) for m in model.modules()]
-    module_file._forward_hooks.append(record)
     try:
         model.eval()
-        with no_grad():
+        with no_grad(), module_file.watch_modules(record):
             model(Tensor(np.zeros((1, *input_shape), dtype=dtype)))
     except (ValueError, TypeError) as error:
         raise ValueError(
@@ -209,7 +225,6 @@ def summary(model: Module, input_shape: tuple[int, ...]) -> Summary:
             f"axis): {error}"
         ) from error
     finally:
-        module_file._forward_hooks.remove(record)
         for m, mode in modes:
             m.training = mode
 
@@ -235,6 +250,7 @@ def summary(model: Module, input_shape: tuple[int, ...]) -> Summary:
                 sum(p.size for p in own),
                 formula(module),
                 buffers + frozen,
+                calls.get(id(module), 0),
             )
         )
     result.trainable_params = sum(p.size for p in parameters if p.requires_grad)

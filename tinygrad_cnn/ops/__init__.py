@@ -61,6 +61,7 @@ from tinygrad_cnn.ops.elementwise import (
     sub,
     tanh,
 )
+from tinygrad_cnn.ops.kernels import get_kernels, use_kernels  # noqa: F401  (the switch, not an op)
 from tinygrad_cnn.ops.loss import (
     binary_cross_entropy_with_logits,
     cross_entropy,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinygrad_cnn.ops import reference
 from tinygrad_cnn.ops.conv import (
     _add_bias,
     _batch_last,
@@ -25,6 +26,7 @@ from tinygrad_cnn.ops.conv import (
     _input_grad,
     _weight_grad,
 )
+from tinygrad_cnn.ops.kernels import get_kernels
 from tinygrad_cnn.ops.windows import (
     Padding,
     Pair,
@@ -111,6 +113,10 @@ def conv_transpose2d(
         >>> conv_transpose2d(y, Tensor(np.ones((1, 1, 1, 3))), stride=2).data[0, 0]
         array([[1., 1., 3., 2., 2.]])
     """
+    if get_kernels() == "reference":  # the same op written as the math reads
+        return reference.conv_transpose2d(
+            x, weight, bias, stride, padding, output_padding, dilation, groups
+        )
     x, weight = as_tensor(x), as_tensor(weight)
     op = "conv_transpose2d"
     check_4d(x, op)

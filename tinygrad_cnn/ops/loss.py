@@ -6,7 +6,7 @@ softmax(x) = softmax(x - max(x)), so exp never overflows, and log_softmax is com
 formulas are also much shorter than the composed graph: the gradient of cross-entropy with
 respect to the logits is just (softmax - one_hot(label)).
 
-Read next: `../nn/module.py`.
+Read next: `reference.py`, convolution and pooling written as the math reads.
 """
 
 from __future__ import annotations

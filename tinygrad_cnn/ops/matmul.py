@@ -6,7 +6,8 @@ Both gradients are matrix products again, which is why a dense layer's backward 
 twice its forward. Batched operands (..., M, K) @ (..., K, N) broadcast their leading axes, and
 the gradients are summed back over the axes that were broadcast.
 
-Read next: `conv.py`, where convolution becomes one of these matrix products.
+Read next: `loss.py`, the last op of a classifier (`conv.py` later makes a whole convolution
+one of these matrix products).
 """
 
 from __future__ import annotations

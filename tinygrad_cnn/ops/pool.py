@@ -10,14 +10,16 @@ and no Python loop over pixels.
     avg pool:  out = sum over taps / count;  every tap gets grad / count
     upsample:  out = each pixel repeated f x f times;  the gradient sums each f x f block
 
-Read next: `loss.py`.
+Read next: `windows.py`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from tinygrad_cnn.ops import reference
 from tinygrad_cnn.ops.conv import im2col
+from tinygrad_cnn.ops.kernels import get_kernels
 from tinygrad_cnn.ops.windows import (
     Padding,
     Pair,
@@ -193,6 +195,8 @@ def maxpool2d(
         array([[ 5.,  7.],
                [13., 15.]])
     """
+    if get_kernels() == "reference":  # the same op written as the math reads
+        return reference.maxpool2d(x, kernel_size, stride, padding)
     x = as_tensor(x)
     kernel, stride, pads = _pool_args("maxpool2d", x, kernel_size, stride, padding)
     return MaxPool2dFn.apply(x, kernel=kernel, stride=stride, padding=pads)
@@ -221,6 +225,8 @@ def avgpool2d(
         array([[2. , 3.5],
                [6.5, 8. ]])
     """
+    if get_kernels() == "reference":  # the same op written as the math reads
+        return reference.avgpool2d(x, kernel_size, stride, padding)
     x = as_tensor(x)
     kernel, stride, pads = _pool_args("avgpool2d", x, kernel_size, stride, padding)
     return AvgPool2dFn.apply(

@@ -4,7 +4,7 @@ A reduction sends each output element's gradient back to every input element it 
 `sum` to all of them (a broadcast, the reverse of summing), `max` only to the winner(s).
 `mean` is built from `sum` and a division, so it needs no backward of its own.
 
-Read next: `movement.py`.
+Read next: `matmul.py`.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 An int or a pair for kernel sizes, strides and dilations; padding given as an int, a pair,
 'valid' or Keras' 'same'; the output-size formula with its error for a window that does not
 fit; and reusable scratch buffers for the large temporaries (padded inputs, im2col columns).
+
+Read next: `benchmarks/README.md`, how the speed of all this is measured.
 """
 
 from __future__ import annotations

@@ -2,10 +2,12 @@
 
     from tinygrad_cnn.viz import draw_graph, to_dot
     draw_graph(loss, depth=1).render("graph", format="svg")
+    explore(loss, "graph.html")     # the same graph in a page, with a backward stepper
 
 graphviz (and plotting) are imported only here, never by the core. Read `graph.py` first.
 """
 
+from tinygrad_cnn.viz.explore import explore
 from tinygrad_cnn.viz.graph import (
     Graph,
     GraphvizMissingError,
@@ -21,6 +23,6 @@ from tinygrad_cnn.viz.plots import (
     plot_misclassified,
 )
 
-__all__ = ["draw_graph", "to_dot", "save_graph", "Graph", "GraphvizMissingError"]
+__all__ = ["draw_graph", "to_dot", "save_graph", "Graph", "GraphvizMissingError", "explore"]
 __all__ += ["plot_history", "plot_confusion_matrix", "plot_misclassified", "plot_filters",
             "plot_feature_maps"]  # fmt: skip

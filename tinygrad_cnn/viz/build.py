@@ -32,6 +32,7 @@ from tinygrad_cnn.viz.labels import (
     shape_text,
     small,
     values_text,
+    wrapped,
 )
 
 # ----------------------------------------------------------------------------------------
@@ -122,7 +123,7 @@ class Names:
     def title(self, module: Any) -> str:
         """Escaped cluster/node title: **path**: summary (the model itself: its summary)."""
         path = self.path.get(id(module), "")
-        summary = esc(module_summary(module))
+        summary = "<BR/>".join(esc(line) for line in wrapped(module_summary(module)))
         return f"<B>{esc(path)}</B>: {summary}" if path else f"<B>{summary}</B>"
 
 
@@ -146,6 +147,7 @@ class Node:
     chain: tuple = ()  # modules the node is drawn inside, outermost first
     bad: bool = False  # a NaN/inf gradient: outlined in red
     calls: tuple = ()  # which call of each module of chain (serial numbers, see tensor.py)
+    tensor: Any = field(default=None, repr=False, compare=False)  # what it shows (forward)
 
 
 @dataclass
@@ -177,6 +179,7 @@ class Drawing:
     nodes: list[Node] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
     counter: Any = field(default_factory=lambda: itertools.count(1))
+    box_of: dict = field(default_factory=dict)  # module node id -> box_key of what it folds
 
     def add(
         self,
@@ -186,9 +189,10 @@ class Drawing:
         chain: tuple = (),
         bad: bool = False,
         calls: tuple = (),
+        tensor: Any = None,
     ) -> str:
         """Append a node whose id is `prefix` and a running number; return that id."""
-        node = Node(f"{prefix}{next(self.counter)}", kind, lines, chain, bad, calls)
+        node = Node(f"{prefix}{next(self.counter)}", kind, lines, chain, bad, calls, tensor)
         self.nodes.append(node)
         return node.id
 
@@ -225,11 +229,11 @@ def _leaf(tensor: Tensor, names: Names, show_shapes: bool, show_grads: bool):
     else:
         # a number in the expression, or an array a layer made (a dropout mask): a constant
         made_inside = tensor.size == 1 or bool(tensor._scope)
-        kind = "constant" if made_inside and name is None else "input"
-    if kind == "constant" and tensor.size == 1:
+        kind = "constant" if made_inside and (name is None or tensor._scope) else "input"
+    if kind == "constant" and tensor.size == 1 and name is None:
         lines = [bold(values_text(tensor.data))]
     elif kind == "constant":
-        lines = [bold("constant")] + ([_shape_line(tensor)] if show_shapes else [])
+        lines = [bold(name or "constant")] + ([_shape_line(tensor)] if show_shapes else [])
     else:
         lines = [bold(name or ("tensor" if kind == "grad_tensor" else "input"))]
         if show_shapes:
@@ -299,15 +303,17 @@ def forward_view(
         if tensor._ctx is None:
             kind, lines, chain, bad = _leaf(tensor, names, show_shapes, show_grads)
             calls = _leaf_calls(tensor, chain, names)
-            node_of[id(tensor)] = drawing.add("leaf", kind, lines, chain, bad, calls)
+            node_of[id(tensor)] = drawing.add("leaf", kind, lines, chain, bad, calls, tensor)
             continue
         lines, bad = _op_lines(tensor, "", show_grads, with_data=True)
-        node_of[id(tensor)] = drawing.add("op", "op", lines, tensor._scope, bad, tensor._calls)
+        scope, calls = tensor._scope, tensor._calls
+        node_of[id(tensor)] = drawing.add("op", "op", lines, scope, bad, calls, tensor)
         for inp in tensor._ctx.inputs:
             drawing.edges.append(Edge(node_of[id(inp)], node_of[id(tensor)], inp))
     for root in roots:
         if root._ctx is not None:
-            out = drawing.add("out", "output", _output_lines(root, show_shapes, False))
+            lines = _output_lines(root, show_shapes, False)
+            out = drawing.add("out", "output", lines, tensor=root)
             drawing.edges.append(Edge(node_of[id(root)], out, root))
     return drawing
 
@@ -383,6 +389,7 @@ def collapse(
             lines = [names.title(module)]
             folded.add("mod", "module", lines, node.chain[:depth], calls=node.calls[:depth])
             groups[key] = folded.nodes[-1]
+            folded.box_of[groups[key].id] = key
         group_of[node.id] = groups[key].id
         groups[key].bad |= node.bad
     seen: set[tuple] = set()

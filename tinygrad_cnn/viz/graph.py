@@ -32,6 +32,7 @@ from typing import Any
 
 import graphviz
 
+from tinygrad_cnn.checkpoint import write_atomically
 from tinygrad_cnn.tensor import Tensor
 from tinygrad_cnn.viz.build import (
     Drawing,
@@ -162,6 +163,28 @@ def draw_graph(
     if not isinstance(max_nodes, int) or max_nodes < 1:
         raise ValueError(f"draw_graph: max_nodes must be an int >= 1, got {max_nodes!r}")
 
+    _, names, drawing = build_drawing(roots, backward, depth, show_shapes, show_grads, max_nodes)
+    return _to_graphviz(drawing, names, direction, show_shapes, title, legend)
+
+
+def build_drawing(
+    roots: list[Tensor],
+    backward: bool = False,
+    depth: int | None = None,
+    show_shapes: bool = True,
+    show_grads: bool = False,
+    max_nodes: int = DEFAULT_MAX_NODES,
+) -> tuple[list[Tensor], Names, Drawing]:
+    """(every tensor drawn, module names, nodes and edges) of `draw_graph`, before DOT.
+
+    Raises:
+        ValueError: more than max_nodes nodes.
+    Example:
+        >>> x = Tensor([1.0, 2.0], requires_grad=True)
+        >>> order, names, drawing = build_drawing([(x * x).sum()])
+        >>> len(order), [node.id for node in drawing.nodes]
+        (3, ['leaf1', 'op2', 'op3', 'out4'])
+    """
     order = walk(roots)
     names = Names(order)
     view = backward_view if backward else forward_view
@@ -177,7 +200,7 @@ def draw_graph(
             f"draw_graph: the graph has {len(drawing.nodes)} nodes, more than "
             f"max_nodes={max_nodes}; pass a larger max_nodes={hint}"
         )
-    return _to_graphviz(drawing, names, direction, show_shapes, title, legend)
+    return order, names, drawing
 
 
 def to_dot(root: Tensor | Sequence[Tensor], **options: Any) -> str:
@@ -196,7 +219,8 @@ def save_graph(graph: graphviz.Digraph, path: str | Path) -> Path:
 
     Raises:
         ValueError: an unknown suffix.
-        GraphvizMissingError: `dot` is missing (the DOT text is written next to `path`).
+        GraphvizMissingError: `dot` is missing (the DOT text is then written to `path` with the
+            suffix .gv, unless a file of that name exists). No other file is touched.
     Example:
         >>> import tempfile, pathlib
         >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -207,13 +231,12 @@ def save_graph(graph: graphviz.Digraph, path: str | Path) -> Path:
     """
     path = Path(path)
     suffix = path.suffix.lower().lstrip(".")
-    if suffix in ("dot", "gv"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(graph.source)
-        return path
-    if suffix not in FORMATS:
+    if suffix not in FORMATS + ("dot", "gv"):
         raise ValueError(f"save_graph: {path.name!r} should end in .svg, .png, .pdf or .dot")
     path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix in ("dot", "gv"):
+        write_atomically(path, graph.source.encode())
+        return path
     if not isinstance(graph, Graph):  # a plain Digraph: borrow the helpful error
         graph = Graph(
             body=list(graph.body),
@@ -221,7 +244,21 @@ def save_graph(graph: graphviz.Digraph, path: str | Path) -> Path:
             node_attr=dict(graph.node_attr),
             edge_attr=dict(graph.edge_attr),
         )
-    graph.render(outfile=path, cleanup=True)
+    # pipe, not render: render writes (and with cleanup deletes) a `.gv` file beside `path`,
+    # which may be a file of the user's; only the file named is ever written
+    try:
+        payload = graph.pipe(format=suffix)
+    except GraphvizMissingError as error:
+        sibling = path.with_suffix(".gv")
+        if sibling.exists():  # someone's file: leave it alone
+            note = f"{sibling} exists, so nothing was written; save to a .dot path instead"
+        else:
+            write_atomically(sibling, graph.source.encode())
+            note = f"The DOT source was written to {sibling}"
+        raise GraphvizMissingError(
+            f"save_graph: the Graphviz program `dot` was not found on PATH; {INSTALL_HINT}. {note}"
+        ) from error
+    write_atomically(path, payload)
     return path
 
 
@@ -241,7 +278,9 @@ def _to_graphviz(
     show_shapes: bool,
     title: str | None,
     legend: bool,
+    boxes: dict[str, tuple] | None = None,
 ) -> Graph:
+    """The DOT of `drawing`; fills `boxes` (when given) with {cluster name: box key}."""
     graph = Graph(name="compute_graph")
     graph.attr(
         rankdir=direction,
@@ -285,7 +324,10 @@ def _to_graphviz(
                 style.update(color=BAD_COLOUR, penwidth="2")
             parent.node(node.id, label=html_label(node.lines), **style)
         for child in children[key]:
-            with parent.subgraph(name=f"cluster_{next(cluster_ids)}") as box:
+            cluster = f"cluster_{next(cluster_ids)}"
+            if boxes is not None:
+                boxes[cluster] = child
+            with parent.subgraph(name=cluster) as box:
                 box.attr(
                     label=html_label([names.title(module_of[child])]),
                     labeljust="l",

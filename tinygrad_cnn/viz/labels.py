@@ -313,9 +313,24 @@ def module_summary(module: Any) -> str:
         text = str(extra()) if callable(extra) else ""
         text = re.sub(r"\((\d+), \1\)", r"\1", text)  # (2, 2) -> 2
         summary = f"{name}({text})" if text and "\n" not in text else name
-    if len(summary) > _MAX_TITLE_CHARS:
-        summary = summary[: _MAX_TITLE_CHARS - 3] + "..."
     return summary
+
+
+def wrapped(text: str, width: int = _MAX_TITLE_CHARS) -> list[str]:
+    """A long title as lines of at most about `width` characters, broken after commas (a title
+    is never cut: the U-Net's whole constructor fits above its box).
+
+    Example:
+        >>> wrapped("UNet(in_channels=1, num_classes=1, base=16)", width=30)
+        ['UNet(in_channels=1,', 'num_classes=1, base=16)']
+    """
+    lines = [""]
+    for piece in re.split(r"(?<=,) ", text):
+        if lines[-1] and len(lines[-1]) + 1 + len(piece) > width:
+            lines.append(piece)
+        else:
+            lines[-1] = f"{lines[-1]} {piece}" if lines[-1] else piece
+    return lines
 
 
 def module_title(path: str, module: Any) -> str:

@@ -9,7 +9,7 @@ mask follows the object. `plot_mask_grid` puts one example per row:
 and `plot_segmentation_history` draws the loss and the IoU per epoch from a `fit` History.
 matplotlib runs with the Agg backend (files only, no window), so this works on a server.
 
-Read next: `cli/segment.py` (the `predict` command that writes these grids).
+Read next: `../metrics.py` (how the predicted masks are scored).
 """
 
 from __future__ import annotations
