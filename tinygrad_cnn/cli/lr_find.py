@@ -4,7 +4,8 @@
 
 The model trains for `--steps` steps while the learning rate grows exponentially from
 `--start` to `--end` (see `lr_finder.py` for the method); the smoothed loss against the rate
-is drawn to `lr_find.png` and written to `lr_find.csv` in the `--out` folder, and the rate
+is drawn to `lr_find.png` and written to `lr_find.csv` in the `--out` folder (or to the
+`--out NAME.png` given, with NAME.csv beside it), and the rate
 where the loss falls fastest is printed, with the method named.
 
 Read next: `cli/runs_cmd.py` (listing and comparing run folders).
@@ -66,6 +67,9 @@ def run_lr_find(args: argparse.Namespace) -> int:
         raise ValueError(f"--steps must be at least 10, got {args.steps}")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder = args.out or Path("runs") / f"lr-find-{args.dataset}-{args.model}-{stamp}"
+    picture = folder / "lr_find.png"
+    if folder.suffix.lower() == ".png":  # --out names the picture itself
+        folder, picture = folder.parent, folder
     check_output_folder(folder, "--out" if args.out else "the run folder")
     console = Console(soft_wrap=True)
     images, labels = load_split(args.dataset, "train", args.limit, args.seed)
@@ -90,7 +94,7 @@ def run_lr_find(args: argparse.Namespace) -> int:
         steps=args.steps,
     )
     folder.mkdir(parents=True, exist_ok=True)
-    table = folder / "lr_find.csv"
+    table = picture.with_suffix(".csv")
     with table.open("w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(["lr", "loss", "smoothed"])
@@ -101,7 +105,7 @@ def run_lr_find(args: argparse.Namespace) -> int:
         result["losses"],
         result["smoothed"],
         suggestion,
-        folder / "lr_find.png",
+        picture,
         method="steepest descent",
         title=f"{args.model} on {args.dataset}, {args.optimizer}: learning-rate range test",
     )

@@ -1,7 +1,8 @@
-"""`tinygrad-cnn runs list | compare`: what the run folders hold, side by side.
+"""`tinygrad-cnn runs list | compare | layers`: what the run folders hold, side by side.
 
     tinygrad-cnn runs list                                   # a table of runs/*
     tinygrad-cnn runs compare runs/A runs/B --out cmp.png    # their curves overlaid
+    tinygrad-cnn runs layers runs/A --out layers.png         # a --watch run's layer health
 
 A run folder is read from its `model.safetensors` metadata (always there once an epoch
 finished) and `results.json` (there once the run finished). `compare` labels each run by
@@ -14,6 +15,7 @@ Read next: `viz/train_plots.py` (`plot_runs`).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out", type=Path, default=Path("cmp.png"), help="the picture (default cmp.png)"
     )
     compare.set_defaults(run=run_compare)
+    layers = actions.add_parser("layers", help="draw a watched run's layers.csv again")
+    layers.add_argument("folder", type=Path, metavar="RUN", help="a run trained with --watch")
+    layers.add_argument("--out", type=Path, required=True, help="the picture (NAME.png)")
+    layers.set_defaults(run=run_layers)
 
 
 def read_run(folder: Path) -> dict[str, Any]:
@@ -169,4 +175,19 @@ def run_compare(args: argparse.Namespace) -> int:
     for run, label in zip(runs, labels):
         console.print(f"  {label:<30}  {run['folder']}", highlight=False)
     console.print(f"wrote {path}", highlight=False)
+    return 0
+
+
+def run_layers(args: argparse.Namespace) -> int:
+    """`runs layers`: plot a run's layers.csv (written by train --watch) to --out."""
+    table = args.folder / "layers.csv"
+    if not table.is_file():
+        raise FileNotFoundError(f"runs layers: no {table} (train with --watch to write it)")
+    check_output_folder(args.out.parent if str(args.out.parent) else Path("."), "--out")
+    with table.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    settings = read_run(args.folder)["settings"]
+    title = f"{settings.get('model', '?')} on {settings.get('dataset', '?')}: layer health"
+    path = train_plots.plot_layers(rows, args.out, title)
+    Console(soft_wrap=True).print(f"wrote {path}", highlight=False)
     return 0

@@ -112,7 +112,8 @@ def plot_lr_find(
     finite = np.asarray(smoothed, dtype=np.float64)
     finite = finite[np.isfinite(finite)]
     if finite.size:  # the divergence at the end would squash the interesting part
-        low, start = finite.min(), finite[0]
+        raw = np.asarray(losses, dtype=np.float64)[: int(np.argmin(finite)) + 1]
+        low, start = min(finite.min(), np.nanmin(raw)), finite[0]
         ax.set_ylim(low - 0.1 * (start - low + 1e-3), start + 0.5 * (start - low + 1e-3))
     ax.set_xlabel("learning rate")
     ax.set_ylabel("training loss")
