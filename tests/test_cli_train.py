@@ -32,6 +32,13 @@ def _env():
     return env
 
 
+def _strict_json(path):
+    def refuse(word):
+        raise ValueError(f"{path} is not strict JSON: {word}")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
 def _cli(*args, timeout=120):
     return subprocess.run([sys.executable, "-m", "tinygrad_cnn", *map(str, args)], cwd=ROOT,
                           env=_env(), capture_output=True, text=True, timeout=timeout)  # fmt: skip
@@ -48,7 +55,8 @@ def test_train_writes_a_run_folder_that_evaluate_reads(tmp_path):
     assert "epoch 1/1  loss " in text and "test loss " in text
     for name in RUN_FILES:
         assert str(out / name) in text  # every file it wrote is named
-    results = json.loads((out / "results.json").read_text())
+    results = _strict_json(out / "results.json")
+    _strict_json(out / "history.json")  # no bare NaN / Infinity anywhere
     assert results["model"] == "mnist-cnn" and results["dataset"] == "shapes"
     assert results["test"]["test_images"] == 512 and 0 <= results["test"]["accuracy"] <= 1
     assert len(json.loads((out / "history.json").read_text())["epochs"]) == 1
@@ -153,3 +161,38 @@ def test_train_on_real_mnist_subset(tmp_path):
     assert result.returncode == 0, result.stderr
     results = json.loads((out / "results.json").read_text())
     assert results["dataset"] == "mnist" and results["test"]["test_images"] == 512
+
+
+def test_watch_schedule_augment_early_stop_lr_find_and_runs_from_the_shell(tmp_path, capsys):
+    from tinygrad_cnn.cli import main
+
+    tiny = ["--train-size", "128", "--test-size", "64", "--batch-size", "32", "--lr", "3e-3"]
+    runs = tmp_path / "runs"
+    assert main(["demo", *tiny, "--epochs", "2", "--watch", "2", "--schedule", "cosine",
+                 "--augment", "shift", "--early-stop", "1",
+                 "--out", str(runs / "a")]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "0 Conv2d  grad " in out and "update/weight" in out  # plain health lines (no tty)
+    header = (runs / "a" / "layers.csv").read_text().splitlines()[0]
+    assert "grad_norm" in header and "update_ratio" in header
+    assert (runs / "a" / "layers.png").stat().st_size > 10_000
+    results = _strict_json(runs / "a" / "results.json")
+    assert results["schedule"] == "cosine" and results["augment"] == "shift"
+    assert main(["demo", *tiny, "--epochs", "1", "--out", str(runs / "b")]) == 0
+
+    assert main(["lr-find", "--dataset", "shapes", "--limit", "128", "--batch-size", "32",
+                 "--steps", "20", "--start", "1e-4", "--end", "1", "--out",
+                 str(tmp_path / "lr.png")]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "suggested learning rate" in out and "(steepest descent of the smoothed loss)" in out
+    assert (tmp_path / "lr.png").exists() and (tmp_path / "lr.csv").exists()
+
+    assert main(["runs", "list", "--root", str(runs)]) == 0
+    table = capsys.readouterr().out
+    assert "a " in table and "mnist-cnn" in table and "shapes" in table and "2/2" in table
+    assert main(["runs", "compare", str(runs / "a"), str(runs / "b"),
+                 "--out", str(tmp_path / "cmp.png")]) == 0  # fmt: skip
+    labels = capsys.readouterr().out
+    assert "epochs=2" in labels and "schedule=cosine" in labels and "augment=shift" in labels
+    assert (tmp_path / "cmp.png").exists()
+    assert main(["runs", "layers", str(runs / "a"), "--out", str(tmp_path / "l.png")]) == 0

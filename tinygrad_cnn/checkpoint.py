@@ -122,9 +122,11 @@ def save(
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
         "model": str(config.get("name", "")),
-        "model_kwargs": json.dumps(config.get("kwargs", {})),
-        "history": json.dumps(history),
-        "history_summary": json.dumps({**history[-1], "epochs": len(history)} if history else {}),
+        "model_kwargs": _to_json("save", config.get("kwargs", {})),
+        "history": _to_json("save", history),
+        "history_summary": _to_json(
+            "save", {**history[-1], "epochs": len(history)} if history else {}
+        ),
         "metadata": _to_json("save", metadata or {}),
     }
     # NOTE: np.ascontiguousarray would turn a 0-d buffer (num_batches_tracked) into shape (1,)
@@ -138,9 +140,33 @@ def save(
 
 def _to_json(caller: str, value: Any) -> str:
     try:
-        return json.dumps(value, default=_json_default)
+        return json.dumps(json_safe(value), default=_json_default, allow_nan=False)
     except TypeError as error:
         raise TypeError(f"{caller}: metadata must be JSON-serialisable: {error}") from None
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with every nan/inf float (also inside dicts, lists, numpy scalars) made None.
+
+    JSON has no NaN or Infinity: Python's json writes them as bare words that strict
+    parsers (browsers, jq, other languages) refuse. Every JSON file the project writes
+    goes through here, and is then dumped with allow_nan=False.
+
+    Example:
+        >>> json_safe({"loss": float("nan"), "acc": [np.float32(0.5), float("inf")]})
+        {'loss': None, 'acc': [0.5, None]}
+    """
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _json_default(value: Any) -> Any:

@@ -24,16 +24,15 @@ Read next: `ops/conv.py`, how convolution gets fast (track 2 of docs/READING.md)
 
 from __future__ import annotations
 
-import csv
-import json
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -44,6 +43,8 @@ from rich.progress import (
 )
 
 from tinygrad_cnn import ops
+from tinygrad_cnn.health import HealthPanel, LayerHealth, format_row
+from tinygrad_cnn.history import History, format_logs
 from tinygrad_cnn.metrics import mean_iou, pixel_accuracy
 from tinygrad_cnn.tensor import Tensor, no_grad
 
@@ -98,94 +99,8 @@ def _metric_functions(metrics: Sequence[str]) -> dict[str, Callable]:
 
 
 # ----------------------------------------------------------------------------------------
-# History: one dict per epoch
-# ----------------------------------------------------------------------------------------
-
-
-class History(list):
-    """What `fit` returns: one dict per finished epoch, in order.
-
-    Each dict holds `epoch` (from 1), `loss` and each metric on the training batches (averaged
-    over the epoch, with dropout on, as Keras reports them), `val_loss` and `val_<metric>` when
-    there is a validation loader, `time` (seconds of training) and `images_per_s`.
-    `interrupted` is True when Ctrl-C stopped training; the model then holds the weights of
-    the last finished epoch.
-
-    Example:
-        >>> history = History([{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.25}])
-        >>> history.column("loss")
-        [0.5, 0.25]
-    """
-
-    interrupted: bool = False
-
-    def column(self, key: str) -> list[float]:
-        """The values of one key over the epochs (nan where an epoch lacks it)."""
-        return [epoch.get(key, math.nan) for epoch in self]
-
-    def summary(self) -> dict[str, Any]:
-        """The last epoch's figures plus the epoch count and total time (for checkpoints)."""
-        if not self:
-            return {"epochs": 0}
-        total_time = sum(epoch.get("time", 0.0) for epoch in self)
-        return {**self[-1], "epochs": len(self), "total_time": total_time}
-
-    def _repr_html_(self) -> str:  # Jupyter: the curves inline (display.py)
-        from tinygrad_cnn.display import history_html
-
-        return history_html(self)
-
-    def to_json(self, path: str | Path) -> Path:
-        """Write the list of epoch dicts as JSON; returns the path."""
-        path = Path(path)
-        payload = {"epochs": list(self), "interrupted": self.interrupted}
-        path.write_text(json.dumps(payload, indent=2) + "\n")
-        return path
-
-    def to_csv(self, path: str | Path) -> Path:
-        """Write one row per epoch, one column per key; returns the path."""
-        path = Path(path)
-        keys = list(dict.fromkeys(key for epoch in self for key in epoch))
-        with path.open("w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(self)
-        return path
-
-    @classmethod
-    def from_json(cls, path: str | Path) -> History:
-        """Read back what `to_json` wrote."""
-        payload = json.loads(Path(path).read_text())
-        history = cls(payload["epochs"])
-        history.interrupted = bool(payload.get("interrupted", False))
-        return history
-
-
-# ----------------------------------------------------------------------------------------
 # Output: a rich progress bar on a terminal, plain lines elsewhere
 # ----------------------------------------------------------------------------------------
-
-
-def format_logs(logs: dict[str, Any]) -> str:
-    """One line for an epoch: losses with 4 decimals, metrics in percent, time and speed.
-
-    Example:
-        >>> format_logs({"epoch": 2, "loss": 0.25, "accuracy": 0.9, "time": 1.5})
-        'loss 0.2500  accuracy 90.00%  1.5 s'
-    """
-    parts = []
-    for key, value in logs.items():
-        if key in ("epoch", "time", "images_per_s"):
-            continue
-        if key.endswith("loss"):
-            parts.append(f"{key} {value:.4f}")
-        else:
-            parts.append(f"{key} {100 * value:.2f}%")
-    if "time" in logs:
-        parts.append(f"{logs['time']:.1f} s")
-    if "images_per_s" in logs:
-        parts.append(f"{logs['images_per_s']:,.0f} img/s")
-    return "  ".join(parts)
 
 
 def _progress(console: Console) -> Progress:
@@ -211,6 +126,24 @@ LossFunction = Callable[[Tensor, Any], Tensor]
 Callback = Callable[[int, dict], Any]
 
 
+class TrainingDiverged(RuntimeError):
+    """fit's error when the loss stops being finite; the model holds the last finished epoch.
+
+    Attributes: what ('loss' or 'val_loss'), value ('nan', 'inf'), epoch, step (None for
+    validation) and history (the finished epochs).
+
+    Example:
+        >>> str(TrainingDiverged("loss", float("nan"), epoch=1, step=3))
+        'loss became nan at epoch 1, step 3'
+    """
+
+    def __init__(self, what: str, value: float, epoch: int, step: int | None = None):
+        self.what, self.value, self.epoch, self.step = what, str(value), epoch, step
+        self.history: History = History()
+        where = f"epoch {epoch}" + (f", step {step}" if step is not None else "")
+        super().__init__(f"{what} became {value} at {where}")
+
+
 def fit(
     model: Any,
     train_loader: Iterable,
@@ -222,6 +155,9 @@ def fit(
     callbacks: Sequence[Callback] = (),
     verbose: bool = True,
     console: Console | None = None,
+    scheduler: Any = None,
+    watch: bool | int | LayerHealth = False,
+    detect_anomaly: bool = False,
 ) -> History:
     """Train `model` for `epochs` passes over `train_loader`; return the per-epoch History.
 
@@ -234,13 +170,23 @@ def fit(
         val_loader: evaluated after each epoch (eval mode, no_grad), giving `val_*` entries.
         metrics: names from METRICS, computed on each batch's logits.
         callbacks: each is called as callback(epoch, logs) after an epoch; one that returns
-            True stops training (early stopping, say). Checkpointing fits here too.
+            True stops training. Objects may also have on_train_begin(model, optimizer) and
+            on_train_end(history) -> message (see `callbacks.py`, e.g. EarlyStopping).
         verbose: print progress and one line per epoch.
+        scheduler: an optim.LRScheduler, stepped after each epoch; logs gain `lr`.
+        watch: True (every 50 steps), a step count, or a LayerHealth: per-layer gradient
+            norms, update/weight ratios, dead ReLUs and activations (`health.py`), shown
+            under the progress bar and kept in `history.health`.
+        detect_anomaly: train inside `tinygrad_cnn.detect_anomaly()`: the first nan/inf in
+            a forward output or a gradient raises, naming the op and the module.
     Returns:
-        A History. On Ctrl-C the epoch in progress is dropped: the model gets back the weights
-        of the last finished epoch and `history.interrupted` is True.
+        A History. On Ctrl-C the epoch in progress is dropped: the model and the optimizer
+        (and scheduler) get back their state after the last finished epoch, and
+        `history.interrupted` is True.
     Raises:
         ValueError: epochs < 1, an unknown metric name, or an empty loader.
+        TrainingDiverged: the loss (or validation loss) became nan or inf; the model and
+            optimizer are first put back to the last finished epoch.
     Example:
         >>> from tinygrad_cnn import nn, optim
         >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
@@ -251,77 +197,144 @@ def fit(
         >>> [sorted(epoch) for epoch in history][0]
         ['accuracy', 'epoch', 'images_per_s', 'loss', 'time']
     """
-    if not isinstance(epochs, int) or epochs < 1:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"fit: epochs must be a positive int, got {epochs!r}")
     metric_functions = _metric_functions(metrics)
+    health = _layer_health(model, watch)
     console = console or Console()
     show_bar = verbose and console.is_terminal
     history = History()
-    finished_state = _copy_state(model)
-    for epoch in range(1, epochs + 1):
-        try:
-            logs = _train_one_epoch(
-                model,
-                train_loader,
-                optimizer,
-                loss,
-                metric_functions,
-                f"epoch {epoch}/{epochs}",
-                console if show_bar else None,
-            )
-            logs = {"epoch": epoch, **logs}
-            if val_loader is not None:
-                val = evaluate(model, val_loader, loss=loss, metrics=tuple(metric_functions))
-                logs.update({f"val_{key}": value for key, value in val.items()})
-                logs["time"], logs["images_per_s"] = logs.pop("time"), logs.pop("images_per_s")
-            history.append(logs)
-            finished_state = _copy_state(model)
-            if verbose:
-                title, figures = f"epoch {epoch}/{epochs}", format_logs(logs)
-                if console.is_terminal:
-                    console.print(
-                        f"[bold]{title}[/bold]  {figures}", highlight=False, soft_wrap=True
-                    )
-                else:
-                    print(f"{title}  {figures}", flush=True)  # plain lines for logs and pipes
-            # NOTE: callbacks (e.g. a per-epoch checkpoint) run inside the try, so a Ctrl-C
-            # that lands while one runs still stops cleanly
-            if any([callback(epoch, logs) is True for callback in callbacks]):
-                break
-        except KeyboardInterrupt:
-            if len(history) < epoch:  # stopped inside the epoch: drop its half-done updates
-                _load_state(model, finished_state)
-            history.interrupted = True
-            if verbose:
-                console.print(
-                    f"interrupted during epoch {epoch}: keeping the weights of the "
-                    f"{len(history)} finished epoch(s)",
-                    highlight=False,
+    history.health = health
+    for callback in callbacks:
+        if hasattr(callback, "on_train_begin"):
+            callback.on_train_begin(model, optimizer)
+    finished = _snapshot(model, optimizer, scheduler)
+    anomaly = _anomaly_mode() if detect_anomaly else contextlib.nullcontext()
+    with anomaly:
+        for epoch in range(1, epochs + 1):
+            try:
+                logs = _train_one_epoch(
+                    model,
+                    train_loader,
+                    optimizer,
+                    loss,
+                    metric_functions,
+                    epoch,
+                    f"epoch {epoch}/{epochs}",
+                    console if show_bar else None,
+                    health,
                 )
-            return history
+                logs = {"epoch": epoch, **logs}
+                if val_loader is not None:
+                    val = evaluate(model, val_loader, loss=loss, metrics=tuple(metric_functions))
+                    logs.update({f"val_{key}": value for key, value in val.items()})
+                    logs["time"], logs["images_per_s"] = logs.pop("time"), logs.pop("images_per_s")
+                if scheduler is not None:
+                    logs["lr"] = scheduler.get_last_lr()[0]  # the lr this epoch trained with
+                    scheduler.step()
+                history.append(logs)
+                finished = _snapshot(model, optimizer, scheduler)
+                if verbose:
+                    _print_epoch(console, f"epoch {epoch}/{epochs}", logs, health)
+                # NOTE: callbacks (e.g. a per-epoch checkpoint) run inside the try, so a Ctrl-C
+                # that lands while one runs still stops cleanly
+                if any([callback(epoch, logs) is True for callback in callbacks]):
+                    break
+            except KeyboardInterrupt:
+                if len(history) < epoch:  # stopped inside the epoch: drop its half-done updates
+                    _restore(model, optimizer, scheduler, finished)
+                history.interrupted = True
+                if verbose:
+                    console.print(
+                        f"interrupted during epoch {epoch}: keeping the weights and optimizer "
+                        f"state of the {len(history)} finished epoch(s)",
+                        highlight=False,
+                    )
+                return history
+            except TrainingDiverged as error:
+                _restore(model, optimizer, scheduler, finished)
+                error.history = history
+                raise
+            finally:
+                if health is not None:
+                    health.close()
+    for callback in callbacks:
+        message = callback.on_train_end(history) if hasattr(callback, "on_train_end") else None
+        if message and verbose:
+            console.print(message, highlight=False, soft_wrap=True)
     return history
 
 
-def _train_one_epoch(model, loader, optimizer, loss, metric_functions, title, console):
+def _layer_health(model: Any, watch: bool | int | LayerHealth) -> LayerHealth | None:
+    if isinstance(watch, LayerHealth):
+        return watch
+    if watch is False or watch is None:
+        return None
+    if watch is True:
+        return LayerHealth(model)
+    if isinstance(watch, int):
+        return LayerHealth(model, every=watch)
+    raise TypeError(f"fit: watch must be a bool, a step count or a LayerHealth, got {watch!r}")
+
+
+def _anomaly_mode() -> Any:
+    from tinygrad_cnn import detect_anomaly  # the engine's checker of every op and gradient
+
+    return detect_anomaly()
+
+
+def _print_epoch(console: Console, title: str, logs: dict, health: LayerHealth | None) -> None:
+    figures = format_logs(logs)
+    if console.is_terminal:
+        console.print(f"[bold]{title}[/bold]  {figures}", highlight=False, soft_wrap=True)
+    else:
+        print(f"{title}  {figures}", flush=True)  # plain lines for logs and pipes
+    if health is None:
+        return
+    for row in health.latest():
+        console.print(f"  {format_row(row)}", highlight=False, soft_wrap=True)
+    for warning in health.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+    health.warnings.clear()
+
+
+def _train_one_epoch(
+    model, loader, optimizer, loss, metric_functions, epoch, title, console, health
+):
     """One pass over the loader; returns the epoch's mean loss, metrics, time and speed."""
     model.train()
     total_images, total_loss = 0, 0.0
     metric_sums = dict.fromkeys(metric_functions, 0.0)
     start = time.perf_counter()
-    progress = _progress(console) if console is not None else None
-    if progress is not None:
-        progress.start()
-        task = progress.add_task(title, total=_length(loader), loss="-", speed="-")
+    steps = _length(loader)
+    progress = live = None
+    if console is not None:
+        progress = _progress(console)
+        task = progress.add_task(title, total=steps, loss="-", speed="-")
+        if health is not None:  # the layer table lives under the bar
+            live = Live(Group(progress, HealthPanel(health)), console=console, transient=True)
+            live.start()
+        else:
+            progress.start()
     try:
-        for images, labels in loader:
+        for step, (images, labels) in enumerate(loader, start=1):
+            if health is not None:
+                health.begin_step(epoch, last=step == steps)
             logits = model(Tensor(images))
             value = loss(logits, labels)
+            loss_value = value.item()
+            if not math.isfinite(loss_value):  # stop before a nan reaches the weights
+                raise TrainingDiverged("loss", loss_value, epoch, step)
             optimizer.zero_grad()
             value.backward()
+            if health is not None:
+                health.after_backward()
             optimizer.step()
+            if health is not None:
+                health.after_step()
             count = len(images)
             total_images += count
-            total_loss += value.item() * count  # weighted, so a short last batch counts less
+            total_loss += loss_value * count  # weighted, so a short last batch counts less
             for name, function in metric_functions.items():
                 metric_sums[name] += function(logits.data, np.asarray(labels)) * count
             if progress is not None:
@@ -329,8 +342,12 @@ def _train_one_epoch(model, loader, optimizer, loss, metric_functions, title, co
                 progress.update(
                     task, advance=1, loss=f"{total_loss / total_images:.4f}", speed=f"{speed:,.0f}"
                 )
+                if live is not None:
+                    live.refresh()
     finally:
-        if progress is not None:
+        if live is not None:
+            live.stop()
+        elif progress is not None:
             progress.stop()
     if total_images == 0:
         raise ValueError("fit: the training loader yielded no batches")
@@ -348,12 +365,21 @@ def _length(loader) -> int | None:
         return None  # a plain generator: the bar shows no total
 
 
-def _copy_state(model) -> dict[str, np.ndarray]:
-    return {name: np.array(value, copy=True) for name, value in model.state_dict().items()}
+def _snapshot(model, optimizer, scheduler) -> dict[str, Any]:
+    """Copies of everything an epoch changes: weights, optimizer state, scheduler position."""
+    return {
+        "model": {name: np.array(value, copy=True) for name, value in model.state_dict().items()},
+        "optimizer": optimizer.state_dict() if hasattr(optimizer, "state_dict") else None,
+        "scheduler": dict(scheduler.state_dict()) if scheduler is not None else None,
+    }
 
 
-def _load_state(model, state: dict[str, np.ndarray]) -> None:
-    model.load_state_dict(state)
+def _restore(model, optimizer, scheduler, snapshot: dict[str, Any]) -> None:
+    model.load_state_dict(snapshot["model"])
+    if snapshot["optimizer"] is not None:
+        optimizer.load_state_dict(snapshot["optimizer"])
+    if snapshot["scheduler"] is not None:
+        scheduler.load_state_dict(snapshot["scheduler"])
 
 
 def predict(model: Any, loader: Iterable) -> tuple[np.ndarray, np.ndarray]:
@@ -396,6 +422,13 @@ def score(
         0.5
     """
     metric_functions = _metric_functions(metrics)
+    logits = np.asarray(logits)
+    if not np.isfinite(logits).all():  # an argmax over nan is 0: a number, but a lie
+        bad = int(logits.size - np.isfinite(logits).sum())
+        raise ValueError(
+            f"score: {bad} of the {logits.size} logits are nan or inf; the model diverged, "
+            "so no loss or accuracy can be computed from them"
+        )
     with no_grad():
         result = {"loss": float(loss(Tensor(logits), labels).item())}
     result.update(

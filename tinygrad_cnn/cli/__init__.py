@@ -15,7 +15,9 @@ import os
 import sys
 
 # the modules of this package that define subcommands, in the order `--help` lists them
-COMMAND_MODULES: list[str] = ["train", "segment", "graph", "explain", "gradcheck_cmd", "export"]
+COMMAND_MODULES: list[str] = [
+    "train", "lr_find", "runs_cmd", "segment", "graph", "explain", "gradcheck_cmd", "export",
+]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
     runs/<dataset>-<model>-<time>/
         model.safetensors    the checkpoint, rewritten (atomically) after every epoch
         history.json/.csv    fit's per-epoch losses and metrics
+        layers.csv/.png      per-layer health, with --watch
         results.json         the test figures, timing and settings
         *.png                the plots of the dataset's task (see REPORTS)
 
@@ -29,9 +30,11 @@ import numpy as np
 from rich.console import Console
 
 from tinygrad_cnn import checkpoint, data, nn, ops, optim
+from tinygrad_cnn.callbacks import EarlyStopping
+from tinygrad_cnn.cli.outputs import check_output_folder
 from tinygrad_cnn.console import print_summary
-from tinygrad_cnn.train import History, fit, format_logs, predict, score
-from tinygrad_cnn.viz import plots, seg_plots
+from tinygrad_cnn.train import History, TrainingDiverged, fit, format_logs, predict, score
+from tinygrad_cnn.viz import plots, seg_plots, train_plots
 
 # ----------------------------------------------------------------------------------------
 # Registries
@@ -191,6 +194,29 @@ def _optimizer(args: argparse.Namespace, model: Any) -> Any:
     return optim.Adam(model.parameters(), lr=args.lr)
 
 
+def make_scheduler(name: str, optimizer: Any, epochs: int) -> Any:
+    """The `--schedule` by name: None (constant), cosine to 0 over the run, or step (/10 at
+    1/2 and 3/4 of the epochs, as the classic ImageNet recipes did)."""
+    if name in (None, "constant"):
+        return None
+    if name == "cosine":
+        return optim.CosineAnnealingLR(optimizer, T_max=epochs)
+    if name == "step":
+        return _TwoSteps(optimizer, epochs)
+    raise ValueError(f"unknown schedule {name!r}; choose constant, cosine or step")
+
+
+class _TwoSteps(optim.LRScheduler):
+    """lr / 10 from half the epochs on, lr / 100 from three quarters on."""
+
+    def __init__(self, optimizer: Any, epochs: int):
+        super().__init__(optimizer)
+        self.milestones = (max(1, epochs // 2), max(1, (3 * epochs) // 4))
+
+    def lr_at(self, epoch: int) -> float:
+        return self.base_lr * 0.1 ** sum(epoch >= milestone for milestone in self.milestones)
+
+
 # ----------------------------------------------------------------------------------------
 # The run
 # ----------------------------------------------------------------------------------------
@@ -207,21 +233,30 @@ def train_and_report(
 ) -> tuple[int, dict[str, Any]]:
     """Build, train, test, save and plot one run; returns (exit code, test results).
 
-    `args` holds epochs, batch_size, lr, optimizer, momentum, seed and out (the folder, or
-    None for runs/<dataset>-<model>-<time>). Validation uses `val_set`, else the test split.
+    `args` holds epochs, batch_size, lr, optimizer, momentum, seed, out (the folder, or
+    None for runs/<dataset>-<model>-<time>) and optionally schedule, augment, early_stop,
+    watch and detect_anomaly. Validation uses `val_set`, else the test split. The folder is
+    made when the first epoch is saved: a run that fails before leaves nothing behind.
     Ctrl-C during training saves the last finished epoch and returns exit code 130.
+
+    Raises:
+        RuntimeError: the loss became nan/inf (naming the last finite checkpoint).
     """
     console = console or Console(soft_wrap=True)
     info = DATASETS[dataset]
     model = build(model_name, dataset, args.seed)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder = Path(args.out or Path("runs") / f"{dataset}-{model_name}-{stamp}")
-    folder.mkdir(parents=True, exist_ok=True)
+    check_output_folder(folder)
     console.rule(f"[bold]{model_name}[/bold] for {dataset} ({info.num_classes} classes)")
     print_summary(nn.summary(model, info.image_shape), console)
 
     batch = args.batch_size
-    train_loader = data.DataLoader(*train_set, batch, shuffle=True, seed=args.seed)
+    augment = getattr(args, "augment", "none")
+    transform = None if augment == "none" else data.AUGMENTATIONS[augment]()
+    train_loader = data.DataLoader(
+        *train_set, batch, shuffle=True, seed=args.seed, transform=transform
+    )
     test_loader = data.DataLoader(*test_set, batch, shuffle=False)
     val_loader = test_loader
     if val_set is not None:
@@ -233,7 +268,10 @@ def train_and_report(
         "optimizer": args.optimizer,
         "lr": args.lr,
         "batch_size": batch,
+        "epochs": args.epochs,
         "train_images": len(train_set[0]),
+        "schedule": getattr(args, "schedule", "constant"),
+        "augment": augment,
     }
     finished: list[dict] = []
 
@@ -241,34 +279,60 @@ def train_and_report(
         finished.append(logs)  # a crash later still leaves this epoch on disk
         checkpoint.save(model, path, metadata, finished)
 
+    callbacks: list[Any] = [save_each_epoch]
+    if getattr(args, "early_stop", None):
+        callbacks.append(EarlyStopping(patience=args.early_stop))
     val_name = "the test split" if val_set is None else f"{len(val_set[0]):,} held-out images"
     console.rule(f"training: {args.epochs} epochs of {len(train_set[0]):,} images")
     console.print(
-        f"{args.optimizer} lr {args.lr:g}, batch {batch}; validation on {val_name}",
+        f"{args.optimizer} lr {args.lr:g} ({metadata['schedule']}), batch {batch}, "
+        f"augment {augment}; validation on {val_name}",
         highlight=False,
     )
+    optimizer = _optimizer(args, model)
+    scheduler = make_scheduler(metadata["schedule"], optimizer, args.epochs)
+    watch = getattr(args, "watch", None)
     start = time.perf_counter()
-    history = fit(
-        model,
-        train_loader,
-        _optimizer(args, model),
-        loss=info.loss,
-        epochs=args.epochs,
-        val_loader=val_loader,
-        metrics=info.metrics,
-        callbacks=[save_each_epoch],
-        console=console,
-    )
+    try:
+        # a diverging run overflows on its way to nan: the one-line error below says it all
+        with np.errstate(over="ignore", invalid="ignore"):
+            history = fit(
+                model,
+                train_loader,
+                optimizer,
+                loss=info.loss,
+                epochs=args.epochs,
+                val_loader=val_loader,
+                metrics=info.metrics,
+                callbacks=callbacks,
+                console=console,
+                scheduler=scheduler,
+                watch=watch or False,
+                detect_anomaly=getattr(args, "detect_anomaly", False),
+            )
+    except TrainingDiverged as error:
+        if not error.history:
+            raise RuntimeError(f"{error}; no epoch had finished, so nothing was saved") from None
+        error.history.to_json(folder / "history.json")
+        error.history.to_csv(folder / "history.csv")
+        raise RuntimeError(
+            f"{error}; the last finite checkpoint is {path} (epoch {len(error.history)})"
+        ) from None
     wall_time = time.perf_counter() - start
+    if not history:  # Ctrl-C before the first epoch finished: no folder, no empty files
+        console.print("stopped before the first epoch finished: nothing saved")
+        return 130, {}
     files = {
         "checkpoint": path,
         "history": history.to_json(folder / "history.json"),
         "history (csv)": history.to_csv(folder / "history.csv"),
     }
+    if history.health is not None and history.health.rows:
+        files["layers (csv)"] = history.health.to_csv(folder / "layers.csv")
+        files["layers"] = train_plots.plot_layers(
+            history.health.rows, folder / "layers.png", f"{model_name} on {dataset}: layer health"
+        )
     if history.interrupted:
-        if not history:
-            console.print("stopped before the first epoch finished: nothing saved")
-            return 130, {}
         checkpoint.save(model, path, metadata, history)
         console.print(f"stopped: the checkpoint holds epoch {len(history)}", highlight=False)
         print_files(console, folder, files)
@@ -286,10 +350,14 @@ def train_and_report(
             "images_per_s": round(len(train_set[0]) * len(history) / train_time, 1),
         }
     )
+    best = [cb for cb in callbacks if isinstance(cb, EarlyStopping)]
+    if best and best[0].best_epoch:
+        results["best_epoch"] = best[0].best_epoch
     metadata["test"] = results
     checkpoint.save(model, path, metadata, history)
     files["results"] = folder / "results.json"
-    files["results"].write_text(json.dumps({"model": model_name, **metadata}, indent=2) + "\n")
+    payload = checkpoint.json_safe({"model": model_name, **metadata})
+    files["results"].write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n")
     files.update(
         report(model, dataset, test_set, logits, history, f"{model_name} on {dataset}", folder)
     )

@@ -15,6 +15,7 @@ Read next: `cli/runs.py` (what a run does, and the model and dataset registries)
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from tinygrad_cnn.cli.runs import (
     DATASETS,
     MODEL_KWARGS,
     build,
+    check_output_folder,
     load_split,
     print_files,
     report,
@@ -47,12 +49,22 @@ def _positive(kind: type) -> Callable[[str], Any]:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        if not value > 0 or not math.isfinite(value):  # inf trains nothing but nan
+            raise argparse.ArgumentTypeError(f"must be finite and > 0, got {text}")
         return value
 
     parse.__name__ = f"positive {kind.__name__}"  # argparse names the type in its errors
     return parse
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a float, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be finite, got {text}")
+    return value
 
 
 def _fraction(text: str) -> float:
@@ -84,7 +96,7 @@ def _training_options(parser: argparse.ArgumentParser, epochs: int, batch: int, 
         default="adam",
         help="Adam, or SGD with --momentum (default adam)",
     )
-    parser.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    parser.add_argument("--momentum", type=_finite, default=0.9, help="SGD momentum (default 0.9)")
     parser.add_argument(
         "--seed",
         type=int,
@@ -101,6 +113,67 @@ def _training_options(parser: argparse.ArgumentParser, epochs: int, batch: int, 
         help="convolution and pooling kernels: fast (im2col) or reference (ops/reference.py, "
         "the math as written: the same model and numbers, slower); default fast",
     )
+    parser.add_argument(
+        "--schedule",
+        choices=("constant", "cosine", "step"),
+        default="constant",
+        help="learning rate over the epochs: constant, cosine (down to 0 at the last epoch) "
+        "or step (divided by 10 at 1/2 and 3/4 of the epochs) (default constant)",
+    )
+    parser.add_argument(
+        "--augment",
+        choices=("none", *sorted(data.AUGMENTATIONS)),
+        default="none",
+        help="augment the training batches: shift = random shifts of up to 2 pixels (default none)",
+    )
+    parser.add_argument(
+        "--early-stop",
+        type=_positive(int),
+        default=None,
+        metavar="N",
+        help="stop when the validation loss has not improved for N epochs, and keep the "
+        "weights of the best epoch",
+    )
+    parser.add_argument(
+        "--watch",
+        type=_positive(int),
+        nargs="?",
+        const=50,
+        default=None,
+        metavar="STEPS",
+        help="per-layer health (gradient norm, update/weight ratio, dead ReLUs, activations) "
+        "every STEPS steps (default 50) and each epoch's end; writes layers.csv and layers.png",
+    )
+    parser.add_argument(
+        "--detect-anomaly",
+        action="store_true",
+        help="check every op's output and every gradient for nan/inf, and stop at the first",
+    )
+
+
+# --recipe NAME: settings that together reach a stated result (see the README)
+RECIPES: dict[str, dict[str, Any]] = {
+    # 99.4%+ on MNIST's test set: the wider LeNet, random shifts of up to 2 pixels,
+    # Adam with a cosine schedule over 12 epochs of batches of 128
+    "mnist-99.4": {
+        "model": "lenet",
+        "dataset": "mnist",
+        "augment": "shift",
+        "schedule": "cosine",
+        "epochs": 12,
+        "batch_size": 128,
+        "lr": 2e-3,
+        "optimizer": "adam",
+    },
+}
+
+
+def _describe(recipe: dict[str, Any]) -> str:
+    """The recipe as the options it stands for: '--model lenet --dataset mnist ...'."""
+    shown = {
+        key: f"{value:g}" if isinstance(value, float) else value for key, value in recipe.items()
+    }
+    return " ".join(f"--{key.replace('_', '-')} {value}" for key, value in shown.items())
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -149,6 +222,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="validate on this fraction of the training set, not the test split",
     )
     _training_options(train, epochs=16, batch=512, lr=1e-3)
+    train.add_argument(
+        "--recipe",
+        choices=sorted(RECIPES),
+        default=None,
+        help="a named recipe: sets the model, dataset, epochs, batch size, lr, schedule and "
+        "augmentation (" + "; ".join(f"{k}: {_describe(v)}" for k, v in RECIPES.items()) + ")",
+    )
     train.set_defaults(run=run_train)
 
     evaluate = subparsers.add_parser(
@@ -202,6 +282,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """`train`: fit a model on a dataset, report on its test split and write its run folder."""
+    if args.recipe is not None:
+        for key, value in RECIPES[args.recipe].items():
+            setattr(args, key, value)
+    check_output_folder(args.out)  # before the data loads and an epoch is spent
     train_set = load_split(args.dataset, "train", args.limit, args.seed)
     test_set = load_split(args.dataset, "test", args.limit, args.seed)
     val_set = None
@@ -229,6 +313,7 @@ def run_demo(args: argparse.Namespace) -> int:
         f"generated on the fly: no download.",
         highlight=False,
     )
+    check_output_folder(args.out)
     train_set = load_split("shapes", "train", args.train_size, args.seed)
     test_set = load_split("shapes", "test", args.test_size, args.seed)
     with use_kernels(args.kernels):
@@ -260,6 +345,8 @@ def _suggest_mnist(console: Console) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     """`evaluate`: a checkpoint's metrics on the test split (and its plots with --plots)."""
     console = Console(soft_wrap=True)
+    if args.plots is not None:
+        check_output_folder(args.plots, "--plots")
     if args.model is None:
         model = checkpoint.load(args.checkpoint)
     elif args.dataset is None:
@@ -268,13 +355,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
         model = checkpoint.load_weights(build(args.model, args.dataset, 0), args.checkpoint)
         model.eval().checkpoint = {"model": args.model, "metadata": {"dataset": args.dataset}}
     name = model.checkpoint["model"]
-    dataset = args.dataset or (model.checkpoint.get("metadata") or {}).get("dataset")
+    trained_on = (model.checkpoint.get("metadata") or {}).get("dataset")
+    dataset = args.dataset or trained_on
     if dataset not in DATASETS:
         raise ValueError(
             f"evaluate: {args.checkpoint} does not say which dataset it was "
             f"trained on; pass --dataset ({', '.join(sorted(DATASETS))})"
         )
     info = DATASETS[dataset]
+    _check_classes(model, name, dataset, trained_on)
     test_set = load_split(dataset, "test", args.limit)
     loader = data.DataLoader(*test_set, args.batch_size, shuffle=False)
     logits, labels = predict(model, loader)
@@ -290,6 +379,21 @@ def run_evaluate(args: argparse.Namespace) -> int:
         )
         print_files(console, args.plots, files)
     return 0
+
+
+def _check_classes(model: Any, name: str, dataset: str, trained_on: str | None) -> None:
+    """Refuse a model whose outputs are not the dataset's classes (its accuracy means nothing)."""
+    kwargs = (getattr(model, "config", None) or {}).get("kwargs", {})
+    if name not in MODEL_KWARGS or "num_classes" not in kwargs:
+        return
+    expected = MODEL_KWARGS[name](DATASETS[dataset]).get("num_classes")
+    if expected is not None and kwargs["num_classes"] != expected:
+        hint = f" (it was trained on {trained_on})" if trained_on else ""
+        raise ValueError(
+            f"evaluate: the checkpoint's {name} predicts {kwargs['num_classes']} classes, "
+            f"but {dataset} has {DATASETS[dataset].num_classes} "
+            f"({', '.join(DATASETS[dataset].class_names)}){hint}"
+        )
 
 
 def run_summary(args: argparse.Namespace) -> int:

@@ -6,7 +6,8 @@
 
 Read in this order: `idx.py` (the file format), `datasets.py` (finding, downloading and
 verifying the real files), `shapes.py` and `mnist_seg.py` (datasets made on the fly),
-`loader.py` (mini-batches). `get_dataset` below maps a name to (images, labels).
+`loader.py` (mini-batches), `augment.py` (random shifts of a batch). `get_dataset` below
+maps a name to (images, labels).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 
 import numpy as np
 
+from tinygrad_cnn.data.augment import AUGMENTATIONS, RandomShift, random_shift
 from tinygrad_cnn.data.datasets import (
     ENV_VAR,
     FASHION_CLASSES,
@@ -113,8 +115,8 @@ def _check_name(caller: str, name: str) -> None:
 
 
 __all__ = [
-    "DATASET_NAMES", "ENV_VAR", "FASHION_CLASSES", "MNIST_CLASSES", "SHAPE_CLASSES",
-    "DataLoader", "data_folder", "dataset_info", "get_dataset", "load_fashion_mnist",
-    "load_mnist", "make_mnist_seg", "make_shapes", "make_shapes_seg", "parse_idx",
-    "read_idx", "write_idx",
+    "AUGMENTATIONS", "DATASET_NAMES", "ENV_VAR", "FASHION_CLASSES", "MNIST_CLASSES",
+    "SHAPE_CLASSES", "DataLoader", "RandomShift", "data_folder", "dataset_info",
+    "get_dataset", "load_fashion_mnist", "load_mnist", "make_mnist_seg", "make_shapes",
+    "make_shapes_seg", "parse_idx", "random_shift", "read_idx", "write_idx",
 ]  # fmt: skip

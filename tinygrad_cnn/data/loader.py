@@ -3,13 +3,14 @@
 Each epoch draws a fresh permutation of the sample indices (from `seed` and the epoch number,
 so runs repeat exactly), then gathers one batch at a time with fancy indexing: only a batch
 is ever copied, never the whole dataset. Images become float32 NCHW scaled to [0, 1]
-(uint8 / 255, as the course does). Read next: `../train.py`, whose `fit` takes these
-batches (the datasets come from `get_dataset` in `data/__init__.py`).
+(uint8 / 255, as the course does); an optional transform then augments each batch
+(`augment.py`). Read next: `../train.py`, whose `fit` takes these batches (the datasets come
+from `get_dataset` in `data/__init__.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -26,6 +27,9 @@ class DataLoader:
         seed: makes the sequence of orders repeatable (None: a fresh random seed).
         drop_last: skip a last batch smaller than `batch_size`.
         dtype: the floating dtype of x (float32 unless you train in float64).
+        transform: None, or a function `transform(x, rng) -> x` applied to each scaled batch
+            (augmentation, e.g. `augment.RandomShift(2)`); `rng` is a numpy Generator seeded
+            from (seed, epoch), so augmented batches repeat exactly too.
     Shapes:
         x: (B, C, H, W) of `dtype` (C = 1 for (N, H, W) images); y: labels[batch] with
         integer labels as int64. Each batch is a fresh array the caller may keep.
@@ -52,6 +56,7 @@ class DataLoader:
         seed: int | None = None,
         drop_last: bool = False,
         dtype: type = np.float32,
+        transform: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
     ) -> None:
         images, labels = np.asarray(images), np.asarray(labels)
         if images.ndim not in (3, 4):
@@ -71,9 +76,12 @@ class DataLoader:
             raise TypeError(f"DataLoader: batch_size must be an int, got {batch_size!r}")
         if batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"DataLoader: transform must be callable, got {transform!r}")
         self.images, self.labels = images, labels
         self.batch_size, self.shuffle, self.drop_last = int(batch_size), shuffle, drop_last
         self.dtype = np.dtype(dtype)
+        self.transform = transform
         self.seed = np.random.SeedSequence().entropy if seed is None else seed
         self.epoch = 0  # epochs started so far; epoch e is shuffled with seed (seed, e)
 
@@ -93,10 +101,15 @@ class DataLoader:
             order = np.random.default_rng([self.seed, self.epoch]).permutation(n)
         else:
             order = np.arange(n)
+        # the transform's randomness: its own stream, so adding one leaves the order unchanged
+        rng = np.random.default_rng([self.seed, self.epoch, 1])
         self.epoch += 1
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             index = order[start : start + self.batch_size]
-            yield self._batch(index)
+            x, y = self._batch(index)
+            if self.transform is not None:
+                x = np.asarray(self.transform(x, rng), dtype=self.dtype)
+            yield x, y
 
     def _batch(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         images = self.images[index]  # (B, H, W) or (B, C, H, W): a copy of this batch only
