@@ -15,7 +15,11 @@ build (`MODELS` maps its name to a constructor), with which arguments, and how t
 
 A checkpoint is written atomically: to a temporary file in the same folder, flushed and fsynced,
 then renamed over the target with `os.replace` (atomic on POSIX and Windows). A crash mid-write
-leaves the previous checkpoint untouched, never half a file under the real name.
+leaves the previous checkpoint untouched, never half a file under the real name, and the next
+save removes the temporary file that the crashed one left.
+
+Reading is careful: see `safetensors_header.py` for what a file must pass before any model
+is built from it.
 
 Read next: `viz/plots.py`.
 """
@@ -23,9 +27,10 @@ Read next: `viz/plots.py`.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
+import math
 import os
-import struct
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +42,8 @@ from safetensors.numpy import save as _safetensors_save
 
 from tinygrad_cnn.models.cnn import lenet, mnist_cnn
 from tinygrad_cnn.models.unet import UNet
+from tinygrad_cnn.nn import init
+from tinygrad_cnn.safetensors_header import read_file, read_header
 
 FORMAT = "tinygrad_cnn"
 FORMAT_VERSION = 1
@@ -156,8 +163,9 @@ def write_atomically(path: str | os.PathLike, payload: bytes) -> None:
         b'hello'
     """
     path = Path(path)
+    _remove_stale_temporaries(path)
     descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+        prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
     )
     try:
         with os.fdopen(descriptor, "wb") as file:
@@ -178,27 +186,59 @@ def write_atomically(path: str | os.PathLike, payload: bytes) -> None:
             os.close(folder)
 
 
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete the temporary files a killed save of `path` left (`.NAME.PID.xxxx.tmp`).
+
+    A process killed between mkstemp and os.replace (SIGKILL, a power cut) cannot clean up
+    after itself, so the next save does: a temporary is stale when the process that made it
+    (the PID in its name) is gone. Our own process's temporaries may be another thread's
+    save in progress, so they are left alone.
+    """
+    for candidate in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid_text = candidate.name[len(path.name) + 2 :].split(".")[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        if _process_alive(int(pid_text)):
+            continue
+        with contextlib.suppress(OSError):
+            candidate.unlink()
+
+
+def _process_alive(pid: int) -> bool:
+    if os.name == "nt":  # NOTE: os.kill on Windows terminates the process: never ask there
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # exists but is not ours, or cannot tell: keep its file
+    return True
+
+
 # ----------------------------------------------------------------------------------------
 # loading
 # ----------------------------------------------------------------------------------------
 
 
 def _read(caller: str, path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """The tensors and the raw string metadata of a safetensors file, with clear errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{caller}: no checkpoint file at {path}")
-    raw = path.read_bytes()
+    """The tensors and the raw string metadata of a safetensors file, with clear errors.
+
+    The header is checked field by field against the file before any tensor is read
+    (`safetensors_header.read_header`)."""
+    raw = read_file(caller, path)
+    _, metadata = read_header(caller, path, raw)
+    return _tensors(caller, path, raw), metadata
+
+
+def _tensors(caller: str, path: Any, raw: bytes) -> dict[str, np.ndarray]:
     try:
-        tensors = _safetensors_load(raw)  # checks the header and that the data fill the file
-        (header_length,) = struct.unpack("<Q", raw[:8])
-        header = json.loads(raw[8 : 8 + header_length])
+        return _safetensors_load(raw)
     except Exception as error:  # the Rust reader raises SafetensorError, a bare Exception
         raise ValueError(
             f"{caller}: {path} is not a valid safetensors file ({len(raw)} bytes; "
             f"truncated or corrupted?): {error}"
         ) from None
-    return tensors, header.get("__metadata__") or {}
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
@@ -224,7 +264,10 @@ def _decode_metadata(caller: str, path: Any, raw: dict[str, str]) -> dict[str, A
             f"{caller}: {path} is a safetensors file but not a {FORMAT} checkpoint "
             f"(its metadata has no format={FORMAT!r})"
         )
-    version = int(raw.get("format_version", "0"))
+    version_text = raw.get("format_version", "0")
+    if not version_text.isdigit() or len(version_text) > 6:
+        raise ValueError(f"{caller}: {path} has a corrupted format_version {version_text!r:.40}")
+    version = int(version_text)
     if version > FORMAT_VERSION:
         raise ValueError(
             f"{caller}: {path} has format version {version}; this version of "
@@ -235,12 +278,34 @@ def _decode_metadata(caller: str, path: Any, raw: dict[str, str]) -> dict[str, A
         "format_version": version,
         "model": raw.get("model", ""),
     }
-    for key in ("model_kwargs", "history", "history_summary", "metadata"):
+    for key, kind in (("model_kwargs", dict), ("history", list), ("history_summary", dict),
+                      ("metadata", dict)):  # fmt: skip
         try:
-            decoded[key] = json.loads(raw.get(key, "null"))
-        except json.JSONDecodeError as error:
+            value = json.loads(raw.get(key, "null"))
+        except (json.JSONDecodeError, RecursionError) as error:
             raise ValueError(f"{caller}: {path} has corrupted metadata {key!r}: {error}") from None
+        if value is not None and not isinstance(value, kind):
+            raise ValueError(
+                f"{caller}: {path} has corrupted metadata {key!r}: a JSON "
+                f"{type(value).__name__}, expected {'an object' if kind is dict else 'a list'}"
+            )
+        decoded[key] = value
     return decoded
+
+
+# a model's constructor arguments from a file: names and plain values, no bigger than this
+MAX_KWARG = 2**31
+
+
+def _check_model_kwargs(path: Any, name: str, kwargs: dict[str, Any]) -> None:
+    """Refuse model_kwargs that are not plain JSON scalars of a sane size (before building)."""
+    for key, value in kwargs.items():
+        plain = value is None or isinstance(value, (bool, str, int, float))
+        if not plain or (isinstance(value, (int, float)) and not abs(value) < MAX_KWARG):
+            raise ValueError(
+                f"load: {path} has model_kwargs {key}={value!r:.60} for {name!r}: expected a "
+                f"number below {MAX_KWARG}, a string, true/false or null"
+            )
 
 
 def check_state(
@@ -306,14 +371,18 @@ def load_weights(model: Any, path: str | os.PathLike) -> Any:
 def load(path: str | os.PathLike) -> Any:
     """Rebuild the model a checkpoint was saved from and load its weights.
 
-    The model is built with `MODELS[name](**model_kwargs)` from the metadata, then every key,
-    shape and dtype of the file is checked against it before any weight is copied. The model
+    Nothing in the file is trusted: its header is checked against its size first, and the
+    model is built with `MODELS[name](**model_kwargs)` from the metadata only within a memory
+    limit of about the file's own tensors (`nn.init.allocation_limit`), so metadata claiming a
+    huge model is an error at once instead of gigabytes allocated. Then every key, shape and
+    dtype of the file is checked against the model before any weight is copied. The model
     is returned in eval mode, with `model.checkpoint` holding `read_metadata`'s dict.
 
     Raises:
         FileNotFoundError: no file at `path`.
-        ValueError: a truncated or corrupted file, a file not written by `save`, an unknown
-            model name, or weights that do not fit the model (each problem named).
+        ValueError: a truncated, corrupted or hostile file, a file not written by `save`, an
+            unknown model name, metadata that does not build a model or describes one bigger
+            than the file, or weights that do not fit the model (each problem named).
     Example:
         >>> import tempfile, pathlib
         >>> path = save(mnist_cnn(seed=0), pathlib.Path(tempfile.mkdtemp()) / "m.safetensors")
@@ -321,15 +390,29 @@ def load(path: str | os.PathLike) -> Any:
         >>> model.config["name"], model.training
         ('mnist-cnn', False)
     """
-    tensors, raw = _read("load", path)
+    raw_bytes = read_file("load", path)
+    shapes, raw = read_header("load", path, raw_bytes)
     info = _decode_metadata("load", path, raw)
     name = info["model"]
     if name not in MODELS:
         raise ValueError(
-            f"load: {path} holds a model named {name!r}, which is not registered; "
+            f"load: {path} holds a model named {name!r:.60}, which is not registered; "
             f"known: {', '.join(MODELS)} (see checkpoint.register_model)"
         )
-    model = build_model(name, **(info["model_kwargs"] or {}))
+    kwargs = info["model_kwargs"] or {}
+    _check_model_kwargs(path, name, kwargs)
+    # the model may hold what the file holds, plus slack so that a small mismatch reaches
+    # check_state below, which names every key, shape and dtype that differs
+    limit = sum(math.prod(shape) for shape in shapes.values()) + 2**20
+    try:
+        with init.allocation_limit(limit, str(path)):
+            model = build_model(name, **kwargs)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"load: {path}: its metadata (model {name!r}, model_kwargs {kwargs}) does not "
+            f"build a model that fits the file: {error}"
+        ) from None
+    tensors = _tensors("load", path, raw_bytes)
     check_state("load", model.state_dict(), tensors, path)
     model.load_state_dict(tensors)
     model.eval()

@@ -16,69 +16,73 @@ For a weight of shape (out, in, kh, kw): fan_in = in*kh*kw and fan_out = out*kh*
 `manual_seed(seed)` makes every draw reproducible (also exported as `tinygrad_cnn.manual_seed`).
 
 Layers get their arrays from `new_array`, so a model built from an untrusted file's description
-can be held to the shapes that file really holds (`expect_shapes`), before any memory is taken.
+can be held to the size of that file (`allocation_limit`) before any memory is taken.
 
 Read next: `nn/checks.py`, then `nn/layers.py`.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import math
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
 from tinygrad_cnn.tensor import Tensor
 
 _generator = np.random.default_rng()
-_expected = threading.local()  # .shapes: Counter of the shapes still allowed, or absent
+_budget = threading.local()  # .left: how many more values new_array may make, or absent
 
 
 @contextlib.contextmanager
-def expect_shapes(shapes: Iterable[tuple[int, ...]], source: str) -> Iterator[None]:
-    """Within this block (in this thread), every array `new_array` makes must take one of
-    `shapes` (each listed shape once per time it is listed), else ValueError before allocating.
+def allocation_limit(values: int, source: str) -> Iterator[None]:
+    """Within this block (in this thread), the arrays `new_array` makes may hold `values`
+    numbers in all; the one that would pass the limit is a ValueError, raised before it exists.
 
-    `checkpoint.load` builds a model from a file's metadata inside this block, with the shapes
-    the file's header lists: metadata claiming a model far bigger than the file fails at its
-    first layer that the file does not hold, not after allocating gigabytes.
+    `checkpoint.load` builds a model from an untrusted file's description inside this block,
+    limited to about the number of values the file holds: metadata that claims a model far
+    bigger than the file fails at its first layer too many, not after allocating gigabytes.
 
     Example:
         >>> from tinygrad_cnn import nn
-        >>> with expect_shapes([(3, 4), (3,)], "weights.safetensors"):
-        ...     layer = nn.Linear(4, 3)
-        >>> with expect_shapes([(3, 4), (3,)], "weights.safetensors"):
-        ...     layer = nn.Linear(4000, 3000)
+        >>> with allocation_limit(15, "weights.safetensors"):
+        ...     layer = nn.Linear(4, 3)                  # 12 + 3 values: fits
+        >>> with allocation_limit(15, "weights.safetensors"):
+        ...     layer = nn.Linear(4000, 3000)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: weights.safetensors holds no array of shape (3000, 4000) for this model
+        ValueError: weights.safetensors holds 15 values, fewer than the model it describes ...
     """
-    previous = getattr(_expected, "shapes", None)
-    _expected.shapes, _expected.source = collections.Counter(map(tuple, shapes)), source
+    previous = (getattr(_budget, name, None) for name in ("left", "source", "total"))
+    saved = tuple(previous)
+    _budget.left, _budget.source, _budget.total = int(values), source, int(values)
     try:
         yield
     finally:
-        _expected.shapes = previous
+        _budget.left, _budget.source, _budget.total = saved
 
 
 def new_array(shape: tuple[int, ...], dtype: np.dtype, fill: float | None = None) -> np.ndarray:
     """A new array for a parameter or buffer: np.empty, or np.full with `fill`.
 
     Raises:
-        ValueError: inside `expect_shapes`, a shape that is not (or no longer) expected.
+        ValueError: inside `allocation_limit`, an array that would pass the limit.
     Example:
         >>> new_array((2,), np.float32, fill=1.0)
         array([1., 1.], dtype=float32)
     """
     shape = tuple(int(n) for n in shape)
-    expected = getattr(_expected, "shapes", None)
-    if expected is not None:
-        if expected[shape] < 1:
-            raise ValueError(f"{_expected.source} holds no array of shape {shape} for this model")
-        expected[shape] -= 1
+    left = getattr(_budget, "left", None)
+    if left is not None:
+        size = math.prod(shape)
+        if size > left:
+            raise ValueError(
+                f"{_budget.source} holds {_budget.total} values, fewer than the model it "
+                f"describes (stopped before making an array of shape {shape})"
+            )
+        _budget.left = left - size
     if fill is None:
         return np.empty(shape, dtype=dtype)
     return np.full(shape, fill, dtype=dtype)
