@@ -139,7 +139,7 @@ def test_call_runs_forward_inside_module_scope():
 
     class Probe(nn.Module):
         def forward(self, x):
-            seen.append(tensor._scope)
+            seen.append(tensor.thread_state.scope)
             return x * 2
 
     probe = Probe()
@@ -147,7 +147,7 @@ def test_call_runs_forward_inside_module_scope():
     out = outer(Tensor(np.ones(2)))
     assert seen == [(outer, probe)]
     assert out._scope == (outer, probe)
-    assert tensor._scope == ()
+    assert tensor.thread_state.scope == ()
 
 
 def test_train_eval_propagate_and_return_self():

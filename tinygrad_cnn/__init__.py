@@ -6,9 +6,17 @@ Read `tensor.py` first (the autograd engine), then `ops/` in the order its docst
 """
 
 from tinygrad_cnn import nn, ops, optim
+from tinygrad_cnn.anomaly import detect_anomaly
 from tinygrad_cnn.gradcheck import gradcheck
 from tinygrad_cnn.nn.init import manual_seed
-from tinygrad_cnn.tensor import Function, Tensor, is_grad_enabled, no_grad, unbroadcast
+from tinygrad_cnn.tensor import (
+    Function,
+    Tensor,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    unbroadcast,
+)
 
 __version__ = "0.1.0"
 
@@ -16,7 +24,9 @@ __all__ = [
     "Tensor",
     "Function",
     "no_grad",
+    "enable_grad",
     "is_grad_enabled",
+    "detect_anomaly",
     "unbroadcast",
     "ops",
     "gradcheck",

@@ -14,9 +14,11 @@ a little against g. The update rules are PyTorch's, written out (t counts steps 
             p -= lr / (1 - beta1^t) * m / (sqrt(v / (1 - beta2^t)) + eps)
                  (the (1 - beta^t) undo the pull of m = v = 0 towards zero in early steps)
 
-Updates happen in place on `p.data`, through numpy's `out=` arguments and one or two scratch
-arrays per parameter, so no new arrays are made per step and references to `p.data` held
-elsewhere stay valid. A parameter whose grad is None is skipped.
+Updates happen in place, through numpy's `out=` arguments and one or two scratch arrays per
+parameter, so no new arrays are made per step and references to `p.data` held elsewhere stay
+valid. They write through `p.data_for_update()`, which counts the change: a graph that saved
+the old values and has not run backward yet then refuses to (see `Tensor.data`). A parameter
+whose grad is None is skipped.
 
 All or nothing: every hyperparameter is checked when it is set (a NaN, an infinity, a string or
 a value out of range is refused, naming the argument), and `step()` checks every gradient
@@ -55,7 +57,7 @@ class Optimizer:
         >>> class Halve(Optimizer):
         ...     def step(self):
         ...         for p in self.params:
-        ...             p.data *= 0.5
+        ...             p.data_for_update()[...] *= 0.5   # in place, counted
         >>> w = nn.Parameter(np.array([4.0]))
         >>> Halve([w, w], lr=0.1).step()     # a parameter listed twice is updated once
         >>> w.data
@@ -301,7 +303,8 @@ class SGD(Optimizer):
                 else:
                     g = buf
             np.multiply(g, self.lr, out=scratch)  # scratch is free or already holds g
-            p.data -= scratch
+            data = p.data_for_update()  # (a copy if a pending graph saved the old values)
+            data -= scratch
 
 
 class Adam(Optimizer):
@@ -368,8 +371,9 @@ class Adam(Optimizer):
             state["step"] += 1
             t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
             g, scratch = grads[i], self.work(i)
+            data = p.data_for_update()  # (a copy if a pending graph saved the old values)
             if self.weight_decay and self.decoupled_weight_decay:
-                p.data *= 1 - self.lr * self.weight_decay  # AdamW: shrink p directly
+                data *= 1 - self.lr * self.weight_decay  # AdamW: shrink p directly
             elif self.weight_decay:
                 g = self.work(i, 1)
                 np.multiply(p.data, self.weight_decay, out=g)
@@ -387,7 +391,7 @@ class Adam(Optimizer):
             scratch += self.eps
             np.divide(m, scratch, out=scratch)
             scratch *= step_size
-            p.data -= scratch
+            data -= scratch
 
 
 class AdamW(Adam):

@@ -19,32 +19,43 @@ table of every op's derivative.
 from __future__ import annotations
 
 import contextlib
-import itertools
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 # ----------------------------------------------------------------------------------------
-# Global switches: gradient recording and the module scope (for labelling graph nodes)
+# Per-thread state: gradient recording, the module scope, and who watches the engine
 # ----------------------------------------------------------------------------------------
 
-_grad_enabled = True
 
-# Module.__call__ pushes the module here while its forward runs, so each tensor knows which
-# module created it (viz draws those as boxes; tuples, so tensors can share them). `_calls`
-# runs beside it with a serial number per call: a module called twice is two boxes.
-_scope: tuple = ()
-_calls: tuple[int, ...] = ()
-_call_serials = itertools.count(1)
+class _ThreadState(threading.local):
+    """What persists between calls lives here, one copy per thread (as PyTorch's grad mode
+    does), so `no_grad` in one thread never turns recording off in another."""
+
+    def __init__(self) -> None:
+        self.grad_enabled = True
+        self.grad_modes: list[bool] = []  # the state each open no_grad/enable_grad restores
+        # the modules whose forward is running and which call of each (set by nn.Module,
+        # copied by every new tensor; the graph drawings box tensors by module)
+        self.scope: tuple = ()
+        self.calls: tuple[int, ...] = ()
+        self.call_serial = 0
+        self.forward_watchers: tuple[Callable, ...] = ()  # see watch_forward
+        self.backward_watchers: tuple[Callable, ...] = ()  # see watch_backward
+
+
+thread_state = _ThreadState()
 
 
 class no_grad(contextlib.ContextDecorator):
-    """Context manager (and decorator) that turns off graph recording.
+    """Context manager (and decorator) that turns off graph recording in this thread.
 
     Results computed inside have `requires_grad=False` and keep no reference to their inputs,
-    which is what evaluation and optimizer updates want. Nests, and restores the previous
-    state on exit even when the body raises.
+    which is what evaluation and optimizer updates want. Nests (even re-entering the same
+    instance, as a recursive decorated function does): each exit restores the state its own
+    entry found, also when the body raises. Other threads keep recording.
 
     Example:
         >>> w = Tensor([1.0, 2.0], requires_grad=True)
@@ -54,47 +65,85 @@ class no_grad(contextlib.ContextDecorator):
         False
     """
 
+    enabled = False  # the grad mode inside the block
+
     def __enter__(self) -> None:
-        global _grad_enabled
-        self._previous = _grad_enabled
-        _grad_enabled = False
+        thread_state.grad_modes.append(thread_state.grad_enabled)
+        thread_state.grad_enabled = self.enabled
 
     def __exit__(self, *exc: object) -> None:
-        global _grad_enabled
-        _grad_enabled = self._previous
+        thread_state.grad_enabled = thread_state.grad_modes.pop()
+
+
+class enable_grad(no_grad):
+    """Turn recording back on inside a `no_grad` block (context manager and decorator).
+
+    Example:
+        >>> with no_grad(), enable_grad():
+        ...     print(is_grad_enabled())
+        True
+    """
+
+    enabled = True
 
 
 def is_grad_enabled() -> bool:
-    """True unless inside a `no_grad()` block.
+    """True unless inside a `no_grad()` block in this thread.
 
     Example:
-        >>> from tinygrad_cnn import no_grad
         >>> with no_grad():
         ...     print(is_grad_enabled())
         False
         >>> is_grad_enabled()
         True
     """
-    return _grad_enabled
+    return thread_state.grad_enabled
 
 
 @contextlib.contextmanager
-def module_scope(module: Any):
-    """Record `module` as the innermost scope of tensors created in the `with` body.
+def _watching(kind: str, callback: Callable):
+    watchers = getattr(thread_state, kind)
+    setattr(thread_state, kind, (*watchers, callback))
+    try:
+        yield callback
+    finally:
+        setattr(thread_state, kind, watchers)
+
+
+def watch_forward(callback: Callable[[Function, np.ndarray], None]):
+    """In this thread, call `callback(fn, out)` after every op's forward, recorded or not.
+
+    `fn` is the Function (its `.inputs` are the input tensors), `out` the array it returned,
+    before it becomes a Tensor. Anomaly mode uses this; with no watcher it costs one check.
 
     Example:
-        >>> with module_scope("outer"), module_scope("inner"):
-        ...     t = Tensor([1.0])
-        >>> t._scope, len(t._calls)
-        (('outer', 'inner'), 2)
+        >>> seen = []
+        >>> with watch_forward(lambda fn, out: seen.append(fn.name)):
+        ...     y = Tensor([1.0]) * 2 + 1
+        >>> seen
+        ['mul', 'add']
     """
-    global _scope, _calls
-    outer, outer_calls = _scope, _calls
-    _scope, _calls = outer + (module,), outer_calls + (next(_call_serials),)
-    try:
-        yield
-    finally:
-        _scope, _calls = outer, outer_calls
+    return _watching("forward_watchers", callback)
+
+
+def watch_backward(callback: Callable[[Tensor, np.ndarray, tuple], None]):
+    """In this thread, call `callback(node, grad, sent)` for every node backward visits.
+
+    The calls come in the engine's real order (each node after every node that uses it).
+    `grad` is the node's complete gradient (after its hooks); `sent` holds one
+    `(input_tensor, gradient or None)` pair per input of the Function that made the node,
+    as its backward returned them (empty for a leaf). The graph explorer replays this.
+
+    Example:
+        >>> a = Tensor([2.0], requires_grad=True)
+        >>> steps = []
+        >>> with watch_backward(lambda node, grad, sent: steps.append((grad, len(sent)))):
+        ...     (a * a).sum().backward()
+        >>> steps
+        [(array(1., dtype=float32), 1), (array([1.], dtype=float32), 2), \
+(array([4.], dtype=float32), 0)]
+    """
+    return _watching("backward_watchers", callback)
 
 
 # ----------------------------------------------------------------------------------------
@@ -155,6 +204,8 @@ class Function:
     """
 
     name = "function"
+    _pinned: tuple = ()  # input tensors whose arrays this node keeps read-only until released
+    _frozen_out: np.ndarray | None = None  # the output array it made read-only
 
     def __init__(self, *inputs: Tensor):
         self.inputs = inputs  # ordered, as the forward received them
@@ -172,20 +223,42 @@ class Function:
         """Run forward on the inputs' arrays and, if needed, link the output into the graph."""
         fn = cls(*inputs)
         data = fn.forward(*[t.data for t in inputs], **params)
-        requires_grad = _grad_enabled and any(fn.needs_input_grad)
+        for watch in thread_state.forward_watchers:
+            watch(fn, data)
+        requires_grad = thread_state.grad_enabled and any(fn.needs_input_grad)
         out = Tensor(data, requires_grad=requires_grad)
         if requires_grad:
             out._ctx = fn
             # keep small attributes (stride, axis...) for labels in graph drawings
             fn.params = {k: v for k, v in params.items() if not isinstance(v, np.ndarray)}
+            # backward will read these arrays as forward saw them: freeze them until then
+            fn.versions = tuple(t._version for t in inputs)
+            fn._pinned = inputs
+            for t in inputs:
+                t._pin()
+            if data.flags.writeable:  # the output too (exp's backward reads it); not the
+                data.flags.writeable = False  # tensor, which would make a reference cycle
+                fn._frozen_out = data
         return out
 
     def release(self) -> None:
         """Drop the arrays saved for backward; keep the graph's structure and labels."""
+        self._thaw()
         keep = ("inputs", "needs_input_grad", "params")
         for key in [k for k in vars(self) if k not in keep]:
             delattr(self, key)
         self.released = True
+
+    def _thaw(self) -> None:
+        """Make the arrays this node froze writable again (unless another node needs them)."""
+        for t in self._pinned:
+            t._unpin()
+        if self._frozen_out is not None:
+            with contextlib.suppress(ValueError):  # a view of a still-frozen input
+                self._frozen_out.flags.writeable = True
+
+    def __del__(self) -> None:
+        self._thaw()  # a graph dropped without backward frees its arrays too
 
 
 # ----------------------------------------------------------------------------------------
@@ -197,11 +270,12 @@ def _as_array(data: Any) -> np.ndarray:
     """float32/float64 arrays are kept as they are (no copy); anything else becomes float32."""
     if isinstance(data, Tensor):
         return data.data
-    if isinstance(data, np.ndarray) and data.dtype in (np.float32, np.float64):
-        return data
-    if isinstance(data, np.generic) and data.dtype in (np.float32, np.float64):
+    if isinstance(data, (np.ndarray, np.generic)) and data.dtype in (np.float32, np.float64):
         return np.asarray(data)
-    return np.asarray(data, dtype=np.float32)
+    array = np.asarray(data)
+    if array.dtype.kind == "c":  # casting would silently drop the imaginary part
+        raise TypeError(f"Tensor: complex values are not supported, got dtype {array.dtype}")
+    return array.astype(np.float32, copy=False)
 
 
 class Tensor:
@@ -209,11 +283,14 @@ class Tensor:
 
     Args:
         data: an ndarray (float32 and float64 are kept as they are, without a copy), a nested
-            list or a Python number (those become float32).
+            list or a Python number (those become float32). Complex values are refused.
         requires_grad: whether `backward()` should compute dL/d(this tensor) into `.grad`.
 
     Attributes:
-        data: the numpy array; may be assigned into (`p.data[...] = v`).
+        data: the numpy array. While a recorded graph still needs it for backward it is
+            read-only (writing into it raises); assigning a new array (`t.data = a`,
+            `t.data += b`) is allowed and counted, and backward through the old graph then
+            refuses to run rather than mix old and new values.
         grad: None until a backward pass reaches this tensor, then an array of its shape and
             dtype. Gradients accumulate over backward calls until reset to None.
 
@@ -225,16 +302,73 @@ class Tensor:
     """
 
     __array_priority__ = 1000  # so `np.float64(2) * t` calls Tensor.__rmul__
+    # in-place bookkeeping (class defaults, so creating a tensor stays cheap)
+    _version = 0  # bumped by every change of the values through the library
+    _pins = 0  # how many pending graph nodes need this tensor's current array
+    _frozen: np.ndarray | None = None  # the array we made read-only, to make writable again
+    _hooks: dict | None = None
 
     def __init__(self, data: Any, requires_grad: bool = False):
-        self.data: np.ndarray = _as_array(data)
+        self._data: np.ndarray = _as_array(data)
         self.requires_grad = bool(requires_grad)
         self.grad: np.ndarray | None = None
         self._ctx: Function | None = None  # the Function that produced this tensor, if any
         self._retain_grad = False
-        self._scope = _scope  # the modules whose forward created this tensor (for viz)
-        self._calls = _calls  # which call of each of those modules (serial numbers)
+        self._scope = thread_state.scope  # the modules whose forward created it (for viz)
+        self._calls = thread_state.calls  # which call of each of those modules
         self.name: str | None = None  # optional label for graph drawings
+
+    # --- the values, and changing them safely -------------------------------------------
+    @property
+    def data(self) -> np.ndarray:
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = _as_array(value)
+        self._version += 1
+
+    def data_for_update(self) -> np.ndarray:
+        """The array to change this tensor's values through, in place; counts the change.
+
+        Optimizers, BatchNorm statistics and `load_state_dict` write through it. When a graph
+        that has not run backward yet saved the current array, the tensor first gets a
+        writable copy: the graph keeps the values it saw, and its backward will refuse to run
+        (the version changed) instead of silently using the new values.
+
+        Example:
+            >>> w = Tensor([1.0, 2.0], requires_grad=True)
+            >>> y = (w * w).sum()                # the graph saved w's array: now read-only
+            >>> w.data.flags.writeable
+            False
+            >>> w.data_for_update()[...] = 0     # an optimizer step before backward
+            >>> try:
+            ...     y.backward()
+            ... except RuntimeError as error:
+            ...     print(str(error)[:51])
+            backward: mul saved input 0 (a leaf of shape (2,))
+        """
+        if not self._data.flags.writeable:
+            self._data = self._data.copy()
+        self._version += 1
+        return self._data
+
+    _pin_lock = threading.Lock()  # pin counts of a tensor shared by threads stay exact
+
+    def _pin(self) -> None:
+        with Tensor._pin_lock:
+            self._pins += 1
+            if self._pins == 1 and self._data.flags.writeable:
+                self._data.flags.writeable = False
+                self._frozen = self._data
+
+    def _unpin(self) -> None:
+        with Tensor._pin_lock:
+            self._pins -= 1
+            if self._pins == 0 and self._frozen is not None:
+                with contextlib.suppress(ValueError):  # a view of a still-frozen array
+                    self._frozen.flags.writeable = True
+                self._frozen = None
 
     # --- plain properties -------------------------------------------------------------
     @property
@@ -274,6 +408,49 @@ class Tensor:
         """Keep `.grad` on this non-leaf tensor after backward (leaves always keep theirs)."""
         self._retain_grad = True
         return self
+
+    def register_hook(self, hook: Callable[[np.ndarray], np.ndarray | None]) -> _HookHandle:
+        """Call `hook(grad)` when backward has this tensor's complete gradient (as PyTorch).
+
+        A hook that returns an array replaces the gradient (the same shape): what flows on to
+        the inputs, and what a leaf accumulates into `.grad`. Works on leaves and intermediate
+        tensors; hooks run in the order they were registered.
+
+        Returns:
+            a handle whose `remove()` unregisters the hook.
+        Raises:
+            RuntimeError: this tensor does not require grad, so backward never reaches it.
+        Example:
+            >>> x = Tensor([1.0, 2.0], requires_grad=True)
+            >>> y = x * 3
+            >>> handle = y.register_hook(lambda grad: grad * 10)   # scale what flows back
+            >>> y.sum().backward()
+            >>> x.grad
+            array([30., 30.], dtype=float32)
+            >>> handle.remove()
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "register_hook: this tensor does not require grad, so backward never reaches it"
+            )
+        if self._hooks is None:
+            self._hooks = {}
+        handle = _HookHandle(self._hooks)
+        self._hooks[handle] = hook
+        return handle
+
+    def _gradient_after_hooks(self, grad: np.ndarray) -> np.ndarray:
+        for hook in list(self._hooks.values()):
+            replaced = hook(grad)
+            if replaced is not None:
+                replaced = np.asarray(replaced, dtype=self.dtype)
+                if replaced.shape != self.shape:
+                    raise ValueError(
+                        f"backward: a hook returned a gradient of shape {replaced.shape} "
+                        f"for a tensor of shape {self.shape}"
+                    )
+                grad = replaced
+        return grad
 
     def zero_grad(self) -> None:
         self.grad = None
@@ -326,18 +503,24 @@ class Tensor:
                     "backward: the graph's saved arrays were freed by an earlier "
                     "backward; pass retain_graph=True to the first call"
                 )
+        watchers = thread_state.backward_watchers  # usually none: one check per node
         grads: dict[Tensor, np.ndarray] = {self: grad.astype(self.dtype, copy=False)}
         for node in reversed(order):  # the loss first, then each node after all its users
-            g = grads.pop(node, None)  # popped: its buffer is freed as soon as it is used
-            if g is None:
-                continue
-            if node._ctx is None or node._retain_grad:
-                # a leaf (or a kept intermediate): accumulate into .grad; copy, since g may be
-                # shared with another input (add sends the same array to both) or be a view
-                node.grad = g.copy() if node.grad is None else node.grad + g
             fn = node._ctx
-            if fn is None:
+            g = grads.pop(node, None)  # popped: its buffer is freed as soon as it is used
+            if g is None:  # no gradient reached it (every user's backward returned None)
+                if fn is not None and not retain_graph:
+                    fn.release()
                 continue
+            if node._hooks:
+                g = node._gradient_after_hooks(g)
+            if fn is None or node._retain_grad:
+                node._accumulate(g)
+            if fn is None:
+                for watch in watchers:
+                    watch(node, g, ())
+                continue
+            _check_versions(fn)
             input_grads = fn.backward(g)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
@@ -345,8 +528,10 @@ class Tensor:
                 f"{fn.name}.backward returned {len(input_grads)} gradients "
                 f"for {len(fn.inputs)} inputs"
             )
+            sent = []
             for inp, needs, dinp in zip(fn.inputs, fn.needs_input_grad, input_grads):
                 if not needs or dinp is None:
+                    sent.append((inp, None))
                     continue
                 assert dinp.shape == inp.shape, (
                     f"{fn.name}.backward returned a gradient of shape {dinp.shape} "
@@ -354,8 +539,25 @@ class Tensor:
                 )
                 dinp = dinp.astype(inp.dtype, copy=False)
                 grads[inp] = grads[inp] + dinp if inp in grads else dinp
+                sent.append((inp, dinp))
+            for watch in watchers:
+                watch(node, g, tuple(sent))
             if not retain_graph:
                 fn.release()
+
+    def _accumulate(self, g: np.ndarray) -> None:
+        """Add g into .grad (a leaf, or an intermediate that asked to keep its gradient)."""
+        if self.grad is None:
+            # copy, since g may be shared with another input (add sends the same array to
+            # both) or be a view of a buffer
+            self.grad = g.copy()
+        elif np.shape(self.grad) != self.shape:  # set by hand: adding would broadcast
+            raise ValueError(
+                f"backward: .grad has shape {np.shape(self.grad)} but the tensor has shape "
+                f"{self.shape}; reset it with .grad = None"
+            )
+        else:
+            self.grad = self.grad + g
 
     def _topological_order(self) -> list[Tensor]:
         """Tensors that require grad, each after all of its inputs (iterative depth-first).
@@ -417,6 +619,34 @@ class Tensor:
     @property
     def T(self) -> Tensor:
         return ops.transpose(self)
+
+
+class _HookHandle:
+    """What `Tensor.register_hook` returns: `remove()` unregisters the hook."""
+
+    def __init__(self, hooks: dict) -> None:
+        self._hooks = hooks
+
+    def remove(self) -> None:
+        self._hooks.pop(self, None)
+
+
+def _describe(t: Tensor) -> str:
+    what = f"'{t.name}', " if t.name else ""
+    made_by = "a leaf" if t._ctx is None else f"the output of {t._ctx.name}"
+    return f"{what}{made_by} of shape {t.shape}"
+
+
+def _check_versions(fn: Function) -> None:
+    """Refuse to run fn.backward if an input's values changed since fn's forward saw them."""
+    for i, (t, seen) in enumerate(zip(fn.inputs, fn.versions)):
+        if t._version != seen:
+            raise RuntimeError(
+                f"backward: {fn.name} saved input {i} ({_describe(t)}) and it was modified "
+                f"in place afterwards (version {seen} -> {t._version}), so the gradient would "
+                f"mix old and new values. Call backward before changing it (an optimizer "
+                f"step, `.data = ...`, load_state_dict), or run the forward again"
+            )
 
 
 def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:

@@ -136,7 +136,7 @@ def uniform_(tensor: Tensor, low: float, high: float) -> Tensor:
         >>> w.shape, bool((np.abs(w.data) <= 0.1).all())
         ((2, 3), True)
     """
-    tensor.data[...] = _generator.uniform(low, high, size=tensor.shape)
+    tensor.data_for_update()[...] = _generator.uniform(low, high, size=tensor.shape)
     return tensor
 
 
@@ -147,7 +147,7 @@ def zeros_(tensor: Tensor) -> Tensor:
         >>> zeros_(Tensor(np.ones(3))).data
         array([0., 0., 0.])
     """
-    tensor.data[...] = 0
+    tensor.data_for_update()[...] = 0
     return tensor
 
 
@@ -158,7 +158,7 @@ def ones_(tensor: Tensor) -> Tensor:
         >>> ones_(Tensor(np.zeros(3))).data
         array([1., 1., 1.])
     """
-    tensor.data[...] = 1
+    tensor.data_for_update()[...] = 1
     return tensor
 
 

@@ -18,17 +18,69 @@ Read next: `nn/layers.py` (and `nn/init.py` for how their weights start).
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
-from tinygrad_cnn.tensor import Tensor, module_scope
+from tinygrad_cnn.tensor import Tensor, thread_state
 
-# Called as hook(module, output) after every module's forward; `nn.summary` uses this to see
-# each layer's output shape without the layers knowing about it.
-_forward_hooks: list[Callable[[Module, Any], None]] = []
+
+@contextlib.contextmanager
+def module_scope(module: Any):
+    """Record `module` as the innermost scope of tensors created in the `with` body.
+
+    Each entry is one call, numbered, so a module called twice is drawn as two boxes. The
+    scope is per thread (it lives in the engine's `thread_state`, which every new tensor
+    copies into `t._scope` and `t._calls`).
+
+    Example:
+        >>> with module_scope("outer"), module_scope("inner"):
+        ...     t = Tensor([1.0])
+        >>> t._scope, len(t._calls)
+        (('outer', 'inner'), 2)
+    """
+    state = thread_state
+    outer, outer_calls = state.scope, state.calls
+    state.call_serial += 1
+    state.scope, state.calls = outer + (module,), outer_calls + (state.call_serial,)
+    try:
+        yield
+    finally:
+        state.scope, state.calls = outer, outer_calls
+
+
+class _ForwardHooks(threading.local):
+    def __init__(self) -> None:
+        self.hooks: tuple[Callable[[Module, Any], None], ...] = ()
+
+
+_forward_hooks = _ForwardHooks()  # per thread, as every other piece of engine state
+
+
+@contextlib.contextmanager
+def watch_modules(hook: Callable[[Module, Any], None]):
+    """In this thread, call `hook(module, output)` after every module's forward.
+
+    `nn.summary` uses it to see each layer's output shape without the layers knowing.
+
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> seen = []
+        >>> with watch_modules(lambda module, out: seen.append(type(module).__name__)):
+        ...     _ = nn.Sequential(nn.Linear(2, 2), nn.ReLU())(Tensor([[1.0, 2.0]]))
+        >>> seen
+        ['Linear', 'ReLU', 'Sequential']
+    """
+    outer = _forward_hooks.hooks
+    _forward_hooks.hooks = (*outer, hook)
+    try:
+        yield hook
+    finally:
+        _forward_hooks.hooks = outer
 
 
 class Parameter(Tensor):
@@ -85,7 +137,7 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         with module_scope(self):  # tensors made inside remember this module (for viz)
             out = self.forward(*args, **kwargs)
-        for hook in _forward_hooks:
+        for hook in _forward_hooks.hooks:
             hook(self, out)
         return out
 
@@ -284,8 +336,12 @@ class Module:
                 + "; ".join(problems)
                 + "; nothing was loaded"
             )
+        parameters = dict(self.named_parameters())
         for key, value in values.items():
-            targets[key][...] = value  # in place: optimizers keep pointing at the same arrays
+            if key in parameters:  # counted, and safe for a graph that saved the old values
+                parameters[key].data_for_update()[...] = value
+            else:
+                targets[key][...] = value  # a buffer, in place
         return missing, unexpected
 
     # --- printing -------------------------------------------------------------------------

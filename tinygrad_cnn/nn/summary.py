@@ -214,10 +214,9 @@ def summary(model: Module, input_shape: tuple[int, ...]) -> Summary:
     parameters = list(model.parameters())
     dtype = parameters[0].dtype if parameters else np.float32
     modes = [(m, m.training) for m in model.modules()]
-    module_file._forward_hooks.append(record)
     try:
         model.eval()
-        with no_grad():
+        with no_grad(), module_file.watch_modules(record):
             model(Tensor(np.zeros((1, *input_shape), dtype=dtype)))
     except (ValueError, TypeError) as error:
         raise ValueError(
@@ -226,7 +225,6 @@ def summary(model: Module, input_shape: tuple[int, ...]) -> Summary:
             f"axis): {error}"
         ) from error
     finally:
-        module_file._forward_hooks.remove(record)
         for m, mode in modes:
             m.training = mode
 
