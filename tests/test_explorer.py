@@ -75,6 +75,19 @@ def test_recorder_follows_the_engines_order():
                 assert position[id(inp)] > position[id(node)]
 
 
+def test_recorded_order_is_the_order_the_engines_hooks_see():
+    from tinygrad_cnn.viz.build import walk
+
+    a, b = Tensor(-4.0, requires_grad=True), Tensor(2.0, requires_grad=True)
+    c = a + b
+    out = (c * c + (b - a).relu()) ** 2
+    seen = []
+    for tensor in walk([out]):
+        if tensor.requires_grad:
+            tensor.register_hook(lambda grad, t=tensor: seen.append(id(t)))
+    assert [id(v.node) for v in record_backward(out)] == seen
+
+
 # --- the page's data ------------------------------------------------------------------------
 
 
@@ -246,6 +259,7 @@ def test_graph_never_touches_a_file_beside_out(tmp_path, capsys, suffix):
         ([], "give one of --model"),
         (["--model", "unet", "a=2"], "NAME=VALUE arguments go with --expr"),
         (["--example", "micrograd", "--backward"], "drop --backward"),
+        (["--example", "micrograd", "--screenshot-step", "2"], "give --out FILE.png"),
     ],
 )
 def test_graph_bounds_its_arguments(tmp_path, capsys, args, message):
@@ -259,3 +273,43 @@ def test_graph_bounds_its_arguments(tmp_path, capsys, args, message):
 
 def test_model_loss_is_the_same_every_time():
     assert model_loss("unet", 2, 16).item() == model_loss("unet", 2, 16).item()
+
+
+# --- the animated GIF -----------------------------------------------------------------------
+
+
+@needs_dot
+def test_animate_backward_writes_one_frame_per_step(tmp_path):
+    from PIL import Image
+
+    from tinygrad_cnn.viz.animate import animate_backward
+
+    a, b = Tensor(2.0, requires_grad=True), Tensor(-3.0, requires_grad=True)
+    path = animate_backward((a * b + b**3).relu(), tmp_path / "b.gif")
+    image = Image.open(path)
+    assert image.format == "GIF" and image.n_frames == 1 + 6  # the start, then 6 nodes
+    with pytest.raises(ValueError, match="should end in .gif"):
+        animate_backward(a * b, tmp_path / "b.png")
+
+
+@needs_dot
+def test_explain_backward_animate(tmp_path, capsys):
+    out = tmp_path / "backward.gif"
+    assert main(["explain", "backward", "--animate", str(out)]) == 0
+    assert f"animation written to {out}" in capsys.readouterr().out
+    assert out.stat().st_size > 1000
+    assert main(["explain", "conv", "--animate", str(tmp_path / "c.gif")]) == 2
+    assert "--animate goes with `explain backward`" in capsys.readouterr().err
+    assert not (tmp_path / "c.gif").exists()
+
+
+@needs_dot
+def test_graph_out_gif_animates_backward(tmp_path, capsys):
+    from PIL import Image
+
+    out = tmp_path / "b.gif"
+    status, err = graph(
+        capsys, "--expr", "(a*b + c)*f", "a=2", "b=-3", "c=10", "f=-2", "--out", str(out)
+    )
+    assert status == 0, err
+    assert Image.open(out).n_frames == 1 + 7

@@ -181,3 +181,16 @@ def test_a_page_folded_at_depth_0_opens_by_click(browser, pages):
     assert browser.execute_script(VISIBLE) > before
     press(browser, "step-next", 3)  # the current step lands on a folded layer's node
     assert len(current_nodes(browser)) == 1
+
+
+def test_graph_screenshot_step_photographs_the_explorer(tmp_path, capsys):
+    from PIL import Image
+
+    from tinygrad_cnn.cli import main
+
+    out = tmp_path / "shot.png"
+    assert (
+        main(["graph", "--example", "micrograd", "--screenshot-step", "3", "--out", str(out)]) == 0
+    )
+    width, height = Image.open(out).size
+    assert width == 1300 and height > 500  # the window less its frame

@@ -433,7 +433,16 @@ def build_page(args: argparse.Namespace) -> list[Block]:
 
 def run(args: argparse.Namespace) -> int:
     """Print the page for the parsed arguments: rich on a terminal, plain text otherwise."""
+    animate = getattr(args, "animate", None)
+    if animate and args.topic != "backward":
+        raise ValueError(f"--animate goes with `explain backward`, not {args.topic}")
     page = build_page(args)
+    if animate:
+        from tinygrad_cnn.viz.animate import animate_backward
+
+        title = "L = (a·b + c) · f: backward, step by step"
+        path = animate_backward(explain.explain_backward().loss, animate, title=title)
+        page.append(("text", f"animation written to {path}"))
     if sys.stdout.isatty():
         render_rich(page)
     else:
@@ -473,5 +482,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--graph", metavar="FILE", help="backward: also draw the graph (.svg, .png, .pdf or .dot)"
+    )
+    parser.add_argument(
+        "--animate", metavar="FILE.gif", help="backward: also write its steps as an animated GIF"
     )
     parser.set_defaults(run=run)

@@ -7,11 +7,14 @@
     tinygrad-cnn graph --example micrograd --out micrograd.html      # the explorer
     tinygrad-cnn graph --expr "(a*b + b**3).relu()" a=2 b=-3 --out expr.html
     tinygrad-cnn graph runs/<run>/model.safetensors --index 7 --out test7.html
+    tinygrad-cnn graph --expr "(a*b + c)*f" a=2 b=-3 c=10 f=-2 --out backward.gif
+    tinygrad-cnn graph --example micrograd --screenshot-step 5 --out explorer.png
 
 The suffix of --out picks the format (.svg, .png, .pdf, or .dot for the DOT text, which needs
 no Graphviz program); .html writes the explorer (`tinygrad_cnn.viz.explore`): the graph with a
-details panel and a backward stepper, in one self-contained page. The drawing itself is
-`tinygrad_cnn.viz.draw_graph`.
+details panel and a backward stepper, in one self-contained page; .gif animates backward, one
+node a frame; --screenshot-step K photographs the explorer after K steps (headless chromium).
+The drawing itself is `tinygrad_cnn.viz.draw_graph`.
 """
 
 from __future__ import annotations
@@ -81,7 +84,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-nodes", type=int, default=600, help="refuse larger graphs")
     parser.add_argument("--title", default=None, help="a caption above the drawing")
     parser.add_argument(
-        "--out", required=True, help="FILE.svg, FILE.png, FILE.pdf, FILE.dot or FILE.html"
+        "--screenshot-step",
+        type=int,
+        default=None,
+        metavar="K",
+        help="with --out FILE.png: a screenshot of the explorer page after K steps of backward "
+        "(needs chromium and selenium)",
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="FILE.svg, FILE.png, FILE.pdf, FILE.dot; FILE.html (the explorer); FILE.gif "
+        "(backward, animated)",
     )
     parser.set_defaults(run=run)
 
@@ -106,12 +120,17 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ValueError(f"one checkpoint at a time, got {checkpoints}")
     if args.expr is None and len(checkpoints) != len(args.inputs):
         raise ValueError("NAME=VALUE arguments go with --expr")
-    html = Path(args.out).suffix.lower() == ".html"
-    if html and (args.backward or args.grads):
+    suffix = Path(args.out).suffix.lower()
+    if suffix in (".html", ".gif") and (args.backward or args.grads):
         raise ValueError(
-            "the .html explorer draws the forward graph and steps through backward itself; "
+            f"the {suffix} output draws the forward graph and steps through backward itself; "
             "drop --backward/--grads"
         )
+    if args.screenshot_step is not None:
+        if suffix != ".png":
+            raise ValueError("--screenshot-step writes a .png: give --out FILE.png")
+        if not 0 <= args.screenshot_step <= 100000:
+            raise ValueError(f"--screenshot-step must be >= 0, got {args.screenshot_step}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -119,10 +138,11 @@ def run(args: argparse.Namespace) -> int:
     from tinygrad_cnn.viz import draw_graph, explore, save_graph  # graphviz only when drawing
 
     check_arguments(args)
-    html = Path(args.out).suffix.lower() == ".html"
+    suffix = Path(args.out).suffix.lower()
+    stepped = suffix in (".html", ".gif") or args.screenshot_step is not None
     show_grads = args.grads
     if args.example == "micrograd":
-        root = micrograd_expression(backward=not html)
+        root = micrograd_expression(backward=not stepped)
         show_grads, title = True, args.title or "micrograd's example: g = f / 2 + 10 / f"
     elif args.expr is not None:
         root = expression(args.expr, args.inputs)
@@ -133,7 +153,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         root, title = checkpoint_loss(args.inputs[0], args.index)
         title = args.title or title
-    if html:
+    if suffix == ".gif":
+        from tinygrad_cnn.viz.animate import animate_backward
+
+        print(f"wrote {animate_backward(root, args.out, title=title)}")
+        return 0
+    if args.screenshot_step is not None:
+        return _screenshot(root, args, title)
+    if suffix == ".html":
         path = explore(
             root, args.out, depth=args.depth, title=title, max_nodes=args.max_nodes,
             direction=args.direction,
@@ -152,6 +179,23 @@ def run(args: argparse.Namespace) -> int:
         title=title,
     )
     path = save_graph(graph, args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def _screenshot(root: Tensor, args: argparse.Namespace, title: str | None) -> int:
+    """The explorer page of `root`, photographed in headless chromium after K steps."""
+    import tempfile
+
+    from tinygrad_cnn.viz import explore
+    from tinygrad_cnn.viz.browser import missing, screenshot
+
+    reason = missing()
+    if reason:
+        raise RuntimeError(f"--screenshot-step needs a browser: {reason}")
+    with tempfile.TemporaryDirectory() as folder:
+        page = explore(root, Path(folder) / "page.html", depth=args.depth, title=title)
+        path = screenshot(page, args.out, steps=args.screenshot_step, size=(1300, 800))
     print(f"wrote {path}")
     return 0
 

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinygrad_cnn import tensor as tensor_module
-from tinygrad_cnn.tensor import Tensor
+from tinygrad_cnn.tensor import Tensor, watch_backward
 
 
 @dataclass
@@ -60,44 +59,9 @@ def record_backward(root: Tensor) -> list[Visit]:
         pairs = tuple((t, None if g is None else np.array(g)) for t, g in sent)
         visits.append(Visit(node, np.array(grad), pairs))
 
-    watch: Callable | None = getattr(tensor_module, "watch_backward", None)
-    if watch is None:
-        _backward_watched(root, keep)
-    else:
-        with watch(keep):
-            root.backward()
+    with watch_backward(keep):  # the engine's own record of its visits
+        root.backward()
     return visits
-
-
-def _backward_watched(root: Tensor, callback: Callable) -> None:
-    """The engine's backward loop, calling `callback` at each node (for engines without
-    `watch_backward`)."""
-    if not root.requires_grad:
-        raise RuntimeError("backward: this tensor does not require grad")
-    order = root._topological_order()
-    if any(t._ctx is not None and getattr(t._ctx, "released", False) for t in order):
-        raise RuntimeError("backward: the graph's saved arrays were freed by an earlier backward")
-    grads = {root: np.ones(root.shape, dtype=root.dtype)}
-    for node in reversed(order):
-        g = grads.pop(node, None)
-        if g is None:
-            continue
-        if node._ctx is None or node._retain_grad:
-            node.grad = g.copy() if node.grad is None else node.grad + g
-        fn = node._ctx
-        if fn is None:
-            callback(node, g, ())
-            continue
-        input_grads = fn.backward(g)
-        input_grads = input_grads if isinstance(input_grads, tuple) else (input_grads,)
-        sent = []
-        for inp, needs, dinp in zip(fn.inputs, fn.needs_input_grad, input_grads):
-            dinp = None if not needs or dinp is None else dinp.astype(inp.dtype, copy=False)
-            sent.append((inp, dinp))
-            if dinp is not None:
-                grads[inp] = grads[inp] + dinp if inp in grads else dinp
-        callback(node, g, tuple(sent))
-        fn.release()
 
 
 # ----------------------------------------------------------------------------------------
