@@ -272,6 +272,14 @@ def parse_values(words: list[str]) -> dict[str, float]:
     return values
 
 
+def _expression_and_values(expression: str | None, words: list[str]) -> tuple[str, dict]:
+    """The expression to explain (the default one when None) and its variables' values."""
+    values = parse_values(words)
+    if expression is None:
+        return explain.DEFAULT_EXPRESSION, {**explain.DEFAULT_VALUES, **values}
+    return expression, values
+
+
 def backward_page(
     expression: str | None = None, words: list[str] | None = None, graph: str | None = None
 ) -> list[Block]:
@@ -282,10 +290,7 @@ def backward_page(
         >>> backward_page()[2][2][-1][-1].split("  ")[0]
         'dL/db = dL/d(a*b) · ∂(a*b)/∂b + dL/d(b**3) · ∂(b**3)/∂b = 1·2 + 1·27 = 29'
     """
-    values = parse_values(words or [])
-    if expression is None:
-        expression = explain.DEFAULT_EXPRESSION
-        values = {**explain.DEFAULT_VALUES, **values}
+    expression, values = _expression_and_values(expression, words or [])
     e = explain.explain_backward(expression, values)
     rows = []
     for index, step in enumerate(e.steps, 1):
@@ -391,6 +396,12 @@ def _padding(text: str) -> int | str:
     return text if text in ("valid", "same") else int(text)
 
 
+def _backward_words(args: argparse.Namespace) -> tuple[str | None, list[str]]:
+    """--expr TEXT NAME=VALUE ... (and any NAME=VALUE words) as (TEXT or None, the words)."""
+    expression, *values = args.expr or [None]
+    return expression, values + args.words
+
+
 def build_page(args: argparse.Namespace) -> list[Block]:
     """The blocks for the parsed arguments (ValueError for a bad combination)."""
     image = _json_option(args.image, "--image")
@@ -426,8 +437,7 @@ def build_page(args: argparse.Namespace) -> list[Block]:
     if args.topic == "params":
         return params_page(args.words)
     if args.topic == "backward":
-        expression, *values = args.expr or [None]  # --expr TEXT NAME=VALUE ...
-        return backward_page(expression, values + args.words, args.graph)
+        return backward_page(*_backward_words(args), args.graph)
     return conv_backward_page()
 
 
@@ -440,8 +450,10 @@ def run(args: argparse.Namespace) -> int:
     if animate:
         from tinygrad_cnn.viz.animate import animate_backward
 
-        title = "L = (a·b + c) · f: backward, step by step"
-        path = animate_backward(explain.explain_backward().loss, animate, title=title)
+        expression, values = _expression_and_values(*_backward_words(args))
+        title = f"L = {expression}: backward, step by step"
+        loss = explain.explain_backward(expression, values).loss
+        path = animate_backward(loss, animate, title=title)
         page.append(("text", f"animation written to {path}"))
     if sys.stdout.isatty():
         render_rich(page)
