@@ -148,6 +148,8 @@ def test_page_is_self_contained_and_small(tmp_path):
     heat = conv["value"]["heatmap"]
     assert conv["module"] == "0" and conv["shape"] == [2, 8, 26, 26]
     assert (heat["channels"], heat["of"], heat["h"], heat["w"]) == (4, 8, 26, 26)
+    texts = [sent["text"] for step in data["steps"] for sent in step["sent"]]
+    assert any(t.startswith("sends a (2, 8, 26, 26) array (mean ") for t in texts)
     weight = next(n for n in data["nodes"] if n["label"].startswith("0.weight"))
     assert weight["kind"] == "parameter" and isinstance(weight["grad"]["norm"], float)
 
@@ -286,8 +288,8 @@ def test_animate_backward_writes_one_frame_per_step(tmp_path):
 
     a, b = Tensor(2.0, requires_grad=True), Tensor(-3.0, requires_grad=True)
     path = animate_backward((a * b + b**3).relu(), tmp_path / "b.gif")
-    image = Image.open(path)
-    assert image.format == "GIF" and image.n_frames == 1 + 6  # the start, then 6 nodes
+    with Image.open(path) as image:
+        assert image.format == "GIF" and image.n_frames == 1 + 6  # the start, then 6 nodes
     with pytest.raises(ValueError, match="should end in .gif"):
         animate_backward(a * b, tmp_path / "b.png")
 
@@ -312,4 +314,5 @@ def test_graph_out_gif_animates_backward(tmp_path, capsys):
         capsys, "--expr", "(a*b + c)*f", "a=2", "b=-3", "c=10", "f=-2", "--out", str(out)
     )
     assert status == 0, err
-    assert Image.open(out).n_frames == 1 + 7
+    with Image.open(out) as image:
+        assert image.n_frames == 1 + 7

@@ -192,5 +192,6 @@ def test_graph_screenshot_step_photographs_the_explorer(tmp_path, capsys):
     assert (
         main(["graph", "--example", "micrograd", "--screenshot-step", "3", "--out", str(out)]) == 0
     )
-    width, height = Image.open(out).size
+    with Image.open(out) as image:
+        width, height = image.size
     assert width == 1300 and height > 500  # the window less its frame

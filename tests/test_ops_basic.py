@@ -221,3 +221,23 @@ def test_max_ties_share_the_gradient():
     x = Tensor(np.array([1.0, 3.0, 3.0]), requires_grad=True)
     x.max().backward()
     np.testing.assert_allclose(x.grad, [0.0, 0.5, 0.5])
+
+
+def test_pow_exponent_gradient_at_zero_base_is_zero_as_in_pytorch():
+    x = Tensor(np.array([0.0, 0.0, 2.0]), requires_grad=True)
+    e = Tensor(np.array([2.0, 0.0, 3.0]), requires_grad=True)
+    (x**e).sum().backward()
+    np.testing.assert_allclose(e.grad, [0.0, 0.0, 8.0 * np.log(2.0)])
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor([0.0, 0.0, 2.0], dtype=torch.float64, requires_grad=True)
+    te = torch.tensor([2.0, 0.0, 3.0], dtype=torch.float64, requires_grad=True)
+    (tx**te).sum().backward()
+    np.testing.assert_allclose(e.grad, te.grad.numpy())
+    np.testing.assert_allclose(x.grad, tx.grad.numpy())
+
+
+def test_complex_input_is_refused():
+    with pytest.raises(TypeError, match="complex"):
+        Tensor(np.array([1 + 2j]))
+    with pytest.raises(TypeError, match="complex"):
+        Tensor([1.0]) + np.array([1j])

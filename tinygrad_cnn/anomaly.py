@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_cnn.tensor import Function, Tensor, thread_state, watch_backward, watch_forward
+from tinygrad_cnn.tensor import Function, Tensor, thread_state
+from tinygrad_cnn.watch import watch_backward, watch_forward
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 

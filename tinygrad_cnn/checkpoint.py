@@ -27,6 +27,7 @@ Read next: `viz/plots.py`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import math
@@ -155,6 +156,11 @@ def _json_default(value: Any) -> Any:
 def write_atomically(path: str | os.PathLike, payload: bytes) -> None:
     """Replace the file at `path` by `payload` all at once: readers see old or new, never half.
 
+    A device or a pipe (`/dev/stdout`) is written straight through, since it cannot be replaced.
+
+    Raises:
+        OSError: naming `path` (not the temporary file): a folder there, a missing or
+            read-only folder, a full disk.
     Example:
         >>> import tempfile, pathlib
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "note.txt"
@@ -163,20 +169,35 @@ def write_atomically(path: str | os.PathLike, payload: bytes) -> None:
         b'hello'
     """
     path = Path(path)
-    _remove_stale_temporaries(path)
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
-    )
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
+    if path.exists() and not path.is_file():
+        # a device or a pipe (/dev/null, /dev/stdout) cannot be replaced: write straight into it
+        try:
+            with open(path, "wb") as file:
+                file.write(payload)
+        except OSError as error:
+            raise OSError(error.errno, error.strerror, str(path)) from None
+        return
+    temporary = None
     try:
+        _remove_stale_temporaries(path)
+        descriptor, temporary = tempfile.mkstemp(
+            prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
+        )
         with os.fdopen(descriptor, "wb") as file:
             file.write(payload)
             file.flush()
             os.fsync(file.fileno())  # the bytes are on disk before the name points at them
         os.chmod(temporary, 0o644)  # mkstemp makes the file private (0o600)
         os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+    except BaseException as error:
+        if temporary is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+        if isinstance(error, OSError) and error.strerror is not None:
+            # name the file the caller asked for, not the temporary
+            raise OSError(error.errno, error.strerror, str(path)) from None
         raise
     with contextlib.suppress(OSError):  # make the rename itself durable (POSIX only)
         folder = os.open(path.parent, os.O_RDONLY)

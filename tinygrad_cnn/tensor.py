@@ -1,4 +1,4 @@
-"""Tensor and reverse-mode autograd: the whole engine in one file.
+"""Tensor and reverse-mode autograd: the engine.
 
 A `Tensor` wraps a numpy array. Every operation on tensors is a `Function`: its `forward`
 computes the result from plain arrays, and its `backward` turns dL/d(out) into dL/d(input)
@@ -11,6 +11,11 @@ gradient is complete: the sum over every path from the loss (the multivariate ch
     x --\
          mul -> z -> sum -> loss         backward:  dloss/dz = 1
     w --/                                           dloss/dx = dloss/dz * w,  dloss/dw = ... * x
+
+Two guards sit beside it, each in a small file of its own that a first reading can skip:
+`saved.py` keeps the arrays a graph saved exactly as forward saw them (so an in-place edit
+raises instead of bending a gradient), and `watch.py` lets tools watch forward and backward
+in the engine's real order. State that persists between calls is per thread.
 
 Read next: `ops/elementwise.py` (the simplest Functions), then `ops/__init__.py` for the
 table of every op's derivative.
@@ -25,8 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_cnn import saved
+from tinygrad_cnn.watch import watch_backward, watch_forward, watchers  # noqa: F401 (re-export)
+
 # ----------------------------------------------------------------------------------------
-# Per-thread state: gradient recording, the module scope, and who watches the engine
+# Per-thread state: gradient recording and the module scope
 # ----------------------------------------------------------------------------------------
 
 
@@ -42,8 +50,6 @@ class _ThreadState(threading.local):
         self.scope: tuple = ()
         self.calls: tuple[int, ...] = ()
         self.call_serial = 0
-        self.forward_watchers: tuple[Callable, ...] = ()  # see watch_forward
-        self.backward_watchers: tuple[Callable, ...] = ()  # see watch_backward
 
 
 thread_state = _ThreadState()
@@ -98,52 +104,6 @@ def is_grad_enabled() -> bool:
         True
     """
     return thread_state.grad_enabled
-
-
-@contextlib.contextmanager
-def _watching(kind: str, callback: Callable):
-    watchers = getattr(thread_state, kind)
-    setattr(thread_state, kind, (*watchers, callback))
-    try:
-        yield callback
-    finally:
-        setattr(thread_state, kind, watchers)
-
-
-def watch_forward(callback: Callable[[Function, np.ndarray], None]):
-    """In this thread, call `callback(fn, out)` after every op's forward, recorded or not.
-
-    `fn` is the Function (its `.inputs` are the input tensors), `out` the array it returned,
-    before it becomes a Tensor. Anomaly mode uses this; with no watcher it costs one check.
-
-    Example:
-        >>> seen = []
-        >>> with watch_forward(lambda fn, out: seen.append(fn.name)):
-        ...     y = Tensor([1.0]) * 2 + 1
-        >>> seen
-        ['mul', 'add']
-    """
-    return _watching("forward_watchers", callback)
-
-
-def watch_backward(callback: Callable[[Tensor, np.ndarray, tuple], None]):
-    """In this thread, call `callback(node, grad, sent)` for every node backward visits.
-
-    The calls come in the engine's real order (each node after every node that uses it).
-    `grad` is the node's complete gradient (after its hooks); `sent` holds one
-    `(input_tensor, gradient or None)` pair per input of the Function that made the node,
-    as its backward returned them (empty for a leaf). The graph explorer replays this.
-
-    Example:
-        >>> a = Tensor([2.0], requires_grad=True)
-        >>> steps = []
-        >>> with watch_backward(lambda node, grad, sent: steps.append((grad, len(sent)))):
-        ...     (a * a).sum().backward()
-        >>> steps
-        [(array(1., dtype=float32), 1), (array([1.], dtype=float32), 2), \
-(array([4.], dtype=float32), 0)]
-    """
-    return _watching("backward_watchers", callback)
 
 
 # ----------------------------------------------------------------------------------------
@@ -223,7 +183,7 @@ class Function:
         """Run forward on the inputs' arrays and, if needed, link the output into the graph."""
         fn = cls(*inputs)
         data = fn.forward(*[t.data for t in inputs], **params)
-        for watch in thread_state.forward_watchers:
+        for watch in watchers.forward:  # usually none (anomaly mode, explainers)
             watch(fn, data)
         requires_grad = thread_state.grad_enabled and any(fn.needs_input_grad)
         out = Tensor(data, requires_grad=requires_grad)
@@ -231,34 +191,19 @@ class Function:
             out._ctx = fn
             # keep small attributes (stride, axis...) for labels in graph drawings
             fn.params = {k: v for k, v in params.items() if not isinstance(v, np.ndarray)}
-            # backward will read these arrays as forward saw them: freeze them until then
-            fn.versions = tuple(t._version for t in inputs)
-            fn._pinned = inputs
-            for t in inputs:
-                t._pin()
-            if data.flags.writeable:  # the output too (exp's backward reads it); not the
-                data.flags.writeable = False  # tensor, which would make a reference cycle
-                fn._frozen_out = data
+            saved.freeze(fn, inputs, data)  # read-only until backward (see saved.py)
         return out
 
     def release(self) -> None:
         """Drop the arrays saved for backward; keep the graph's structure and labels."""
-        self._thaw()
+        saved.thaw(self)
         keep = ("inputs", "needs_input_grad", "params")
         for key in [k for k in vars(self) if k not in keep]:
             delattr(self, key)
         self.released = True
 
-    def _thaw(self) -> None:
-        """Make the arrays this node froze writable again (unless another node needs them)."""
-        for t in self._pinned:
-            t._unpin()
-        if self._frozen_out is not None:
-            with contextlib.suppress(ValueError):  # a view of a still-frozen input
-                self._frozen_out.flags.writeable = True
-
     def __del__(self) -> None:
-        self._thaw()  # a graph dropped without backward frees its arrays too
+        saved.thaw(self)  # a graph dropped without backward frees its arrays too
 
 
 # ----------------------------------------------------------------------------------------
@@ -352,23 +297,6 @@ class Tensor:
             self._data = self._data.copy()
         self._version += 1
         return self._data
-
-    _pin_lock = threading.Lock()  # pin counts of a tensor shared by threads stay exact
-
-    def _pin(self) -> None:
-        with Tensor._pin_lock:
-            self._pins += 1
-            if self._pins == 1 and self._data.flags.writeable:
-                self._data.flags.writeable = False
-                self._frozen = self._data
-
-    def _unpin(self) -> None:
-        with Tensor._pin_lock:
-            self._pins -= 1
-            if self._pins == 0 and self._frozen is not None:
-                with contextlib.suppress(ValueError):  # a view of a still-frozen array
-                    self._frozen.flags.writeable = True
-                self._frozen = None
 
     # --- plain properties -------------------------------------------------------------
     @property
@@ -503,7 +431,6 @@ class Tensor:
                     "backward: the graph's saved arrays were freed by an earlier "
                     "backward; pass retain_graph=True to the first call"
                 )
-        watchers = thread_state.backward_watchers  # usually none: one check per node
         grads: dict[Tensor, np.ndarray] = {self: grad.astype(self.dtype, copy=False)}
         for node in reversed(order):  # the loss first, then each node after all its users
             fn = node._ctx
@@ -517,10 +444,10 @@ class Tensor:
             if fn is None or node._retain_grad:
                 node._accumulate(g)
             if fn is None:
-                for watch in watchers:
+                for watch in watchers.backward:  # usually none (explainers, anomaly mode)
                     watch(node, g, ())
                 continue
-            _check_versions(fn)
+            saved.check_versions(fn)  # no input changed since forward saved it
             input_grads = fn.backward(g)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
@@ -540,7 +467,7 @@ class Tensor:
                 dinp = dinp.astype(inp.dtype, copy=False)
                 grads[inp] = grads[inp] + dinp if inp in grads else dinp
                 sent.append((inp, dinp))
-            for watch in watchers:
+            for watch in watchers.backward:
                 watch(node, g, tuple(sent))
             if not retain_graph:
                 fn.release()
@@ -629,24 +556,6 @@ class _HookHandle:
 
     def remove(self) -> None:
         self._hooks.pop(self, None)
-
-
-def _describe(t: Tensor) -> str:
-    what = f"'{t.name}', " if t.name else ""
-    made_by = "a leaf" if t._ctx is None else f"the output of {t._ctx.name}"
-    return f"{what}{made_by} of shape {t.shape}"
-
-
-def _check_versions(fn: Function) -> None:
-    """Refuse to run fn.backward if an input's values changed since fn's forward saw them."""
-    for i, (t, seen) in enumerate(zip(fn.inputs, fn.versions)):
-        if t._version != seen:
-            raise RuntimeError(
-                f"backward: {fn.name} saved input {i} ({_describe(t)}) and it was modified "
-                f"in place afterwards (version {seen} -> {t._version}), so the gradient would "
-                f"mix old and new values. Call backward before changing it (an optimizer "
-                f"step, `.data = ...`, load_state_dict), or run the forward again"
-            )
 
 
 def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:

@@ -124,11 +124,18 @@ class PowFn(Function):
     def backward(self, grad: np.ndarray):
         dx = dy = None
         if self.needs_input_grad[0]:
-            dx = unbroadcast(grad * self.y * self.x ** (self.y - 1), self.x.shape)
-        if self.needs_input_grad[1]:
-            # NOTE: log(x) is nan for x < 0, as the real derivative is undefined there
+            # NOTE: where y = 0, x^y is constant: dx is 0 even at x = 0 (not 0 * inf)
             with np.errstate(divide="ignore", invalid="ignore"):
-                dy = unbroadcast(grad * self.out * np.log(self.x), self.y.shape)
+                local = np.where(self.y == 0, 0, self.y * self.x ** (self.y - 1))
+            dx = unbroadcast(grad * local, self.x.shape)
+        if self.needs_input_grad[1]:
+            # NOTE: log(x) is nan for x < 0, as the real derivative is undefined there. At
+            # x = 0 with y >= 0, out * log(x) is 0 * -inf; x^y is flat in y there (0 for
+            # y > 0), so the derivative is taken as 0, as PyTorch does
+            with np.errstate(divide="ignore", invalid="ignore"):
+                local = self.out * np.log(self.x)
+            local = np.where((self.x == 0) & (self.y >= 0), 0, local)
+            dy = unbroadcast(grad * local, self.y.shape)
         return dx, dy
 
 
@@ -147,6 +154,8 @@ class PowScalarFn(Function):
 
     def backward(self, grad: np.ndarray):
         p = self.exponent
+        if p == 0:  # x ** 0 is constant (even at x = 0, where p * x^(p-1) would be 0 * inf)
+            return np.zeros_like(grad)
         return grad * (p * self.x ** (p - 1)).astype(self.x.dtype, copy=False)
 
 

@@ -48,7 +48,8 @@ def animate_backward(
         >>> a, b = Tensor(2.0, requires_grad=True), Tensor(-3.0, requires_grad=True)
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "backward.gif"
         >>> from PIL import Image
-        >>> Image.open(animate_backward(a * b + b, path)).n_frames  # start + 4 steps
+        >>> with Image.open(animate_backward(a * b + b, path)) as image:
+        ...     image.n_frames  # the start, then 4 steps
         5
     """
     from PIL import Image

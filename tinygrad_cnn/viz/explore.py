@@ -145,15 +145,11 @@ def explore(
     svgs, data["layouts"] = layouts(drawing, names, box_ids, direction, data["title"])
     text = page_html(svgs, data)
     if path is None:
-        return _show(Page(text, None))
+        return Page(text, None)  # Jupyter shows it through _repr_html_
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, text.encode("utf-8"))
     return path
-
-
-def _show(page: Page) -> Page:
-    return page  # Jupyter calls _repr_html_ on the value of the cell
 
 
 # ----------------------------------------------------------------------------------------

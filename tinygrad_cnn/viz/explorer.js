@@ -51,7 +51,7 @@
     if (v === 0) return "0";
     const a = Math.abs(v);
     const text = a >= 1e5 || a < 1e-3 ? v.toExponential(3) : v.toFixed(4);
-    return text.replace("-", "−");
+    return text.replace(/-/g, "−");
   }
   function shapeText(shape) {
     if (!shape) return "—";

@@ -153,9 +153,9 @@ def _array_text(array: np.ndarray) -> str:
     """A gradient as a phrase: the number, or its shape, mean and norm."""
     if array.size == 1:
         return num(array.reshape(-1)[0])
-    shape = "×".join(str(n) for n in array.shape)
+    shape = str(tuple(array.shape))
     a = array.astype(np.float64)
-    return f"{shape} (mean {num(a.mean())}, norm {num(np.sqrt((a * a).sum()))})"
+    return f"a {shape} array (mean {num(a.mean())}, norm {num(np.sqrt((a * a).sum()))})"
 
 
 def step_texts(

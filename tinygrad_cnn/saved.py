@@ -1,0 +1,117 @@
+"""Keeping the arrays a graph saved exactly as forward saw them.
+
+Backward computes each gradient from arrays that forward saved: `mul` keeps both inputs,
+`exp` its output. If one of them changed between forward and backward (`x.data[...] = 0`,
+an optimizer step), backward would mix old and new values and return a wrong gradient
+without a word. Two guards make that impossible:
+
+- While a recorded node has not run backward, it pins its inputs' arrays and its output's
+  array read-only (numpy's `writeable` flag): writing into them raises at the line that
+  writes. Backward (or dropping the graph) makes them writable again.
+- Code that changes a tensor's values on purpose (optimizers, `load_state_dict`, init) goes
+  through `Tensor.data_for_update()`, which gives the tensor a fresh copy when a pending graph
+  holds its array, and counts a version; backward refuses to run a node whose inputs' versions
+  moved since its forward, as PyTorch does.
+
+What is not caught: a write through another view of the same memory made before the graph
+was recorded (numpy cannot freeze a base through its view). Read next: nothing; `tensor.py`
+calls these.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any
+
+import numpy as np
+
+_pin_lock = threading.Lock()  # pin counts of a tensor shared by threads stay exact
+
+
+def freeze(fn: Any, inputs: tuple, out: np.ndarray) -> None:
+    """Pin what the recorded node `fn` may read in backward: inputs' arrays and `out`.
+
+    Example:
+        >>> from tinygrad_cnn import Tensor
+        >>> x = Tensor([1.0], requires_grad=True)
+        >>> y = x * 2                        # mul is recorded: x's array is pinned
+        >>> x.data.flags.writeable, y.data.flags.writeable
+        (False, False)
+        >>> y.sum().backward()               # released: writable again
+        >>> x.data.flags.writeable
+        True
+    """
+    fn.versions = tuple(t._version for t in inputs)
+    fn._pinned = inputs
+    for t in inputs:
+        _pin(t)
+    if out.flags.writeable:  # the output array, not its tensor (that would make a cycle)
+        out.flags.writeable = False
+        fn._frozen_out = out
+
+
+def thaw(fn: Any) -> None:
+    """Undo `freeze(fn, ...)`: each array becomes writable once no pending node needs it.
+
+    Example:
+        >>> from tinygrad_cnn import Tensor
+        >>> x = Tensor([1.0], requires_grad=True)
+        >>> y = x * 2
+        >>> thaw(y._ctx)
+        >>> x.data.flags.writeable
+        True
+    """
+    for t in fn._pinned:
+        _unpin(t)
+    fn._pinned = ()
+    if fn._frozen_out is not None:
+        with contextlib.suppress(ValueError):  # a view of a still-frozen input
+            fn._frozen_out.flags.writeable = True
+        fn._frozen_out = None
+
+
+def _pin(t: Any) -> None:
+    with _pin_lock:
+        t._pins += 1
+        if t._pins == 1 and t.data.flags.writeable:
+            t.data.flags.writeable = False
+            t._frozen = t.data
+
+
+def _unpin(t: Any) -> None:
+    with _pin_lock:
+        t._pins -= 1
+        if t._pins == 0 and t._frozen is not None:
+            with contextlib.suppress(ValueError):  # a view of a still-frozen array
+                t._frozen.flags.writeable = True
+            t._frozen = None
+
+
+def check_versions(fn: Any) -> None:
+    """Refuse to run fn.backward if an input's values changed since fn's forward saw them.
+
+    Raises:
+        RuntimeError: naming the op, the input and the versions.
+    Example:
+        >>> from tinygrad_cnn import Tensor
+        >>> w = Tensor([1.0], requires_grad=True)
+        >>> y = w * 3
+        >>> w.data = [5.0]                   # replaced (allowed), and counted
+        >>> try:
+        ...     check_versions(y._ctx)
+        ... except RuntimeError as error:
+        ...     print(str(error)[:51])
+        backward: mul saved input 0 (a leaf of shape (1,))
+    """
+    for i, (t, seen) in enumerate(zip(fn.inputs, fn.versions)):
+        if t._version != seen:
+            what = f"'{t.name}', " if t.name else ""
+            made_by = "a leaf" if t._ctx is None else f"the output of {t._ctx.name}"
+            raise RuntimeError(
+                f"backward: {fn.name} saved input {i} ({what}{made_by} of shape {t.shape}) "
+                f"and it was modified in place afterwards (version {seen} -> {t._version}), "
+                f"so the gradient would mix old and new values. Call backward before "
+                f"changing it (an optimizer step, `.data = ...`, load_state_dict), or run "
+                f"the forward again"
+            )
