@@ -4,7 +4,8 @@
                          [--skip SECTION ...]
 
 Sections (in this order): ops (conv, max pool), steps (matmul sanity line, LeNet, U-Net, the
-course's CNN at batch 512, one MNIST epoch), allocator (the U-Net step under the default glibc
+course's CNN at batch 512, one MNIST epoch), threads (LeNet, U-Net and max pool at 1 and 2
+threads, both frameworks), allocator (the U-Net step under the default glibc
 allocator and with mmap/trim off, each in a fresh process), memory (growth over 1,000 LeNet
 steps; peak extra RSS of a U-Net step, ours and torch's), scaling (LeNet step time against the
 batch size, U-Net step time against the image size), reference (the reference kernels of
@@ -32,7 +33,7 @@ if __package__ in (None, ""):
 from benchmarks import harness  # noqa: E402  (first: it pins the BLAS threads before numpy loads)
 
 NOMAP = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "1073741824"}
-SECTIONS = ("ops", "steps", "allocator", "memory", "scaling", "reference")
+SECTIONS = ("ops", "steps", "threads", "allocator", "memory", "scaling", "reference")
 REPO = harness.REPO
 ALLOCATOR_TARGET = 1.3
 
@@ -112,11 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         env = os.environ | NOMAP
         os.execve(sys.executable, [sys.executable, "-m", "benchmarks", *sys.argv[1:]], env)
     harness.default_data_folder()
-    from benchmarks import memory, ops, reference, steps  # after the data folder is set
+    from benchmarks import memory, ops, reference, steps, threads  # after the data folder is set
 
     sections = [s for s in SECTIONS if s not in args.skip]
     if args.only:  # a filter names timed cases: the other sections stay out
-        sections = [s for s in sections if s in ("ops", "steps", "scaling")]
+        sections = [s for s in sections if s in ("ops", "steps", "threads", "scaling")]
     rounds, warmup = (5, 1) if args.quick else (15, 3)
     start = time.time()
     print(f"{time.strftime('%Y-%m-%d %H:%M')}  allocator: {args.malloc}  "
@@ -129,9 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     if "scaling" in sections:
         cases += steps.scaling_cases(args.quick, args.only)
     cases = [c for c in cases if not args.only or args.only in c.name]
-    harness.print_header()
+    machine = harness.print_header()
     results = harness.run_cases(cases, rounds=rounds, warmup=warmup)
     extra: dict = {"benchmark": "all", "rounds": rounds, "malloc": args.malloc}
+    extra["sgemm_gflops"] = machine["sgemm_gflops"]
+    if "threads" in sections:
+        extra["threads"] = threads.measure(args.quick, args.only)
     if "allocator" in sections:
         extra["allocator"] = allocator_compare("unet step (8,1,64,64)", 1 if args.quick else 3,
                                                args.quick)  # fmt: skip

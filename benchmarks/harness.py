@@ -124,7 +124,53 @@ def settings() -> dict:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
+        "vector_width": vector_width(),
+        "blas": blas_info(),
     }
+
+
+def vector_width() -> str:
+    """The widest SIMD the CPU offers, from /proc/cpuinfo: 'AVX-512', 'AVX2', ... or '?'."""
+    try:
+        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return "?"
+    for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse2", "SSE2")):
+        if flag in flags:
+            return name
+    return "?"
+
+
+def blas_info() -> dict:
+    """numpy's BLAS library, version, kernel (e.g. OpenBLAS 'SkylakeX' or 'Haswell'), threads.
+
+    From threadpoolctl when it is installed (the `dev` extra); otherwise only numpy's config.
+    """
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return {"library": "unknown (pip install threadpoolctl)"}
+    for pool in threadpool_info():
+        if pool.get("user_api") == "blas" and "numpy" in pool.get("filepath", ""):
+            return {
+                "library": pool.get("internal_api"),
+                "version": pool.get("version"),
+                "kernel": pool.get("architecture"),
+                "threads": pool.get("num_threads"),
+            }
+    return {"library": "not found"}
+
+
+def set_threads(n: int) -> None:
+    """Both frameworks on n threads, while running: numpy's BLAS, PyTorch, and our ops."""
+    from threadpoolctl import threadpool_limits
+
+    import tinygrad_cnn
+
+    threadpool_limits(n, user_api="blas")
+    tinygrad_cnn.set_num_threads(n)
+    if torch is not None:
+        torch.set_num_threads(n)
 
 
 def matmul_probe(repeats: int = 5) -> float:
@@ -215,14 +261,24 @@ def _row(r: Result) -> str:
     return f"{r.name:<44} {r.ours_ms:9.2f} {torch_ms} {ratio} {target}  {probe:>14}{mark}{warn}"
 
 
-def print_header() -> None:
+def print_header(table: bool = True) -> dict:
+    """Print what the numbers depend on (threads, versions, CPU, BLAS and its speed); return it."""
     s = settings()
+    s["sgemm_gflops"] = round(matmul_probe(), 1)
+    blas = s["blas"]
+    kernel = f"{blas.get('library')} {blas.get('version', '')} kernel {blas.get('kernel', '?')}"
     print(
         f"threads {s['threads']}  numpy {s['numpy']}  torch {s['torch']}  "
         f"python {s['python']}  cpus {s['cpus']}"
     )
-    print("medians over interleaved rounds; ratio = median of paired ours/torch times")
-    print(HEADER)
+    print(
+        f"CPU vectors {s['vector_width']}  numpy BLAS {kernel}  "
+        f"sgemm 1024^3 {s['sgemm_gflops']:.0f} GFLOP/s (AVX-512 about 170-210, AVX2 about 70)"
+    )
+    if table:
+        print("medians over interleaved rounds; ratio = median of paired ours/torch times")
+        print(HEADER)
+    return s
 
 
 def print_table(results: list[Result]) -> None:

@@ -102,3 +102,29 @@ def test_recipe_run_is_the_cli_run(tmp_path):
     assert ours["test_loss"] == pytest.approx(cli["loss"], rel=1e-6)
     theirs = recipe.train_once("torch", "mnist", seed=3, epochs=1, limit=600)
     assert 0 <= theirs["test_accuracy"] <= 1 and 0 < theirs["test_loss"] < 10  # two steps only
+
+
+def test_header_names_the_vector_width_blas_kernel_and_sgemm_speed(capsys):
+    settings = harness.print_header()
+    out = capsys.readouterr().out
+    assert settings["vector_width"] in ("AVX-512", "AVX2", "AVX", "SSE2", "?")
+    assert "CPU vectors" in out and "sgemm 1024^3" in out and settings["sgemm_gflops"] > 0
+    assert settings["blas"]["library"]  # e.g. openblas, with its kernel (SkylakeX, Haswell)
+
+
+def test_thread_scaling_times_both_frameworks_at_one_and_two_threads():
+    import tinygrad_cnn
+    from benchmarks import threads
+
+    seen = []
+
+    def ours():
+        seen.append(("ours", tinygrad_cnn.get_num_threads()))
+
+    def theirs():
+        seen.append(("torch", torch.get_num_threads()))
+
+    row = threads.time_threads(Case("tiny", ours, theirs), rounds=2, warmup=1)
+    assert {"ours_1t_ms", "ours_2t_ms", "torch_1t_ms", "torch_2t_ms", "ratio_1t"} <= set(row)
+    assert {("ours", 1), ("ours", 2), ("torch", 1), ("torch", 2)} <= set(seen)
+    assert tinygrad_cnn.get_num_threads() == torch.get_num_threads() == harness.THREADS

@@ -41,7 +41,7 @@ def real_data_root() -> Path:
 def no_network(monkeypatch):
     """Make every download fail at once, as on a machine with no network."""
 
-    def refuse(url, dest, sha256, progress=None):
+    def refuse(url, dest, sha256, progress=None, timeout=None):
         raise OSError("network unreachable (test)")
 
     monkeypatch.setattr(datasets, "download", refuse)
@@ -146,7 +146,7 @@ def test_missing_files_message_names_files_folders_and_env_var(tmp_path, no_netw
 def test_offline_stops_after_the_first_file_and_says_so_once(tmp_path, monkeypatch):
     calls = []
 
-    def unreachable(url, dest, sha256, progress=None):
+    def unreachable(url, dest, sha256, progress=None, timeout=None):
         calls.append(url)
         raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
 
@@ -163,7 +163,7 @@ def test_offline_stops_after_the_first_file_and_says_so_once(tmp_path, monkeypat
 
 
 def test_http_errors_are_named_with_their_mirror(tmp_path, monkeypatch):
-    def not_found(url, dest, sha256, progress=None):
+    def not_found(url, dest, sha256, progress=None, timeout=None):
         raise urllib.error.HTTPError(url, 404, "Not Found", {}, None)
 
     monkeypatch.setattr(datasets, "download", not_found)
@@ -193,6 +193,69 @@ def test_download_is_atomic_and_verified(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="download: .* has SHA-256"):
         datasets.download(source.as_uri(), dest, "0" * 64, progress=None)
     assert list((tmp_path / "out").iterdir()) == []  # neither the file nor a temp file
+
+
+def test_a_typo_in_the_data_folder_creates_nothing(tmp_path, monkeypatch):
+    typo = tmp_path / "dat" / "mnist-typo"
+    monkeypatch.setenv("TINYGRAD_CNN_DATA", str(typo))
+    with pytest.raises(FileNotFoundError, match=r"\$TINYGRAD_CNN_DATA\) does not exist; nothing"):
+        load_mnist("test")
+    with pytest.raises(FileNotFoundError, match=r"\(the root argument\) does not exist"):
+        load_fashion_mnist("test", root=typo)
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        load_mnist("test", root=tmp_path / "a-file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # no folder was made
+
+
+def test_train_with_a_typo_in_the_data_folder_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    from tinygrad_cnn.cli import main
+
+    monkeypatch.setenv("TINYGRAD_CNN_DATA", str(tmp_path / "typo"))
+    status = main(["evaluate", str(tmp_path / "missing.safetensors"), "--dataset", "mnist"])
+    assert status == 2
+    status = main(["train", "--dataset", "mnist", "--epochs", "1", "--out", str(tmp_path / "run")])
+    stderr = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(stderr) == 2 and "typo" in stderr[1], stderr
+    assert not (tmp_path / "typo").exists()
+
+
+def closed_loopback_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_refused_download_is_one_line_and_creates_no_cache_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("TINYGRAD_CNN_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    mirror = f"http://127.0.0.1:{closed_loopback_port()}/"
+    monkeypatch.setitem(datasets.SOURCES["mnist"], "mirrors", (mirror,))
+    with pytest.raises(FileNotFoundError) as info:
+        load_mnist("test")
+    message = str(info.value)
+    assert "\n" not in message and "cannot connect: Connection refused (127.0.0.1:" in message
+    assert list(tmp_path.iterdir()) == []  # not even the cache folder
+
+
+def test_a_mirror_that_never_answers_gives_up_within_the_budget(tmp_path, monkeypatch):
+    """A loopback server that accepts connections and never answers: each attempt waits at most
+    CONNECT_TIMEOUT, and all of them together at most CONNECT_BUDGET (shrunk here from 8 s and
+    20 s so that the test is quick)."""
+    monkeypatch.setattr(datasets, "CONNECT_TIMEOUT", 0.4)
+    monkeypatch.setattr(datasets, "CONNECT_BUDGET", 0.6)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes connections; nobody ever reads or answers
+        mirror = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+        monkeypatch.setitem(datasets.SOURCES["mnist"], "mirrors", (mirror, mirror, mirror))
+        with pytest.raises(FileNotFoundError) as info:
+            load_mnist("test", root=tmp_path)
+    message = str(info.value)
+    assert "\n" not in message and "timed out" in message
+    assert "gave up after 0.6 s" in message  # the third attempt was never started
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_bad_split_is_a_clear_error():

@@ -1,5 +1,5 @@
 """conv2d and conv_transpose2d: the course example, gradchecks, PyTorch, 'same', adjointness,
-output shapes, bad input."""
+output shapes, bad input, empty batches, results never in scratch memory."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import random_grad
-from tinygrad_cnn import Tensor, gradcheck, ops
+from tinygrad_cnn import Tensor, gradcheck, models, ops
+from tinygrad_cnn.models.unet import UNet
+from tinygrad_cnn.ops.conv import col2im
 from tinygrad_cnn.ops.windows import resolve_padding
 
 
@@ -374,3 +376,89 @@ def test_tensor_methods_delegate():
     np.testing.assert_array_equal(
         x.maxpool2d(2, padding="same").data, ops.maxpool2d(x, 2, padding="same").data
     )
+
+
+def test_col2im_returns_its_own_array():
+    """A result kept from one call is not changed by the next (no shared scratch memory)."""
+    first = col2im(np.ones((1, 1, 2, 2, 2, 2)), (1, 1, 3, 3), (1, 1), (1, 1))
+    kept = first.copy()
+    col2im(np.full((1, 1, 2, 2, 2, 2), 7.0), (1, 1, 3, 3), (1, 1), (1, 1))
+    np.testing.assert_array_equal(first, kept)
+
+
+def test_conv_outputs_are_not_scratch_memory():
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((2, 3, 6, 6)), requires_grad=True)
+    w = Tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    first = ops.conv2d(x, w, padding=1)
+    first.sum().backward()
+    kept = first.data.copy(), x.grad.copy(), w.grad.copy()
+    y = ops.conv2d(Tensor(rng.standard_normal((2, 3, 6, 6))), w, padding=1)
+    (y * y).sum().backward()
+    np.testing.assert_array_equal(first.data, kept[0])
+    np.testing.assert_array_equal(x.grad, kept[1])
+
+
+@pytest.mark.parametrize(
+    "op, w_shape, kwargs",
+    [
+        (ops.conv2d, (4, 3, 3, 3), dict(padding=1)),
+        (ops.conv2d, (4, 3, 3, 3), dict(stride=2, padding="same")),
+        (ops.conv2d, (6, 1, 3, 3), dict(groups=3, padding=0)),
+        (ops.conv_transpose2d, (3, 2, 2, 2), dict(stride=2)),
+        (ops.conv_transpose2d, (3, 2, 3, 3), dict(padding=1)),
+    ],
+)
+def test_an_empty_batch_flows_forward_and_backward(op, w_shape, kwargs):
+    x = Tensor(np.zeros((0, 3, 8, 8), np.float32), requires_grad=True)
+    w = Tensor(np.ones(w_shape, np.float32), requires_grad=True)
+    out = op(x, w, **kwargs)
+    assert out.shape[0] == 0
+    out.sum().backward()
+    assert x.grad.shape == x.shape
+    np.testing.assert_array_equal(w.grad, np.zeros(w_shape))  # a sum over no images
+
+
+@pytest.mark.parametrize(
+    "make, x_shape",
+    [
+        (lambda: models.mnist_cnn(seed=0), (0, 1, 28, 28)),
+        (lambda: models.lenet(seed=0), (0, 1, 28, 28)),
+        (lambda: UNet(1, 2, base=4, depth=2, seed=0), (0, 1, 16, 16)),
+    ],
+)
+def test_models_take_an_empty_batch(make, x_shape):
+    model = make()
+    out = model(Tensor(np.zeros(x_shape, np.float32)))
+    assert out.shape[0] == 0
+    out.sum().backward()
+    for p in model.parameters():
+        np.testing.assert_array_equal(p.grad, np.zeros(p.shape))
+
+
+@pytest.mark.parametrize("stride, dilation, padding", [(1, 1, 1), (2, 1, 1), (1, 2, "same")])
+def test_blocked_forward_equals_one_product(monkeypatch, stride, dilation, padding):
+    """Few filters and a large input take the blocked path (a few output rows at a time)."""
+    from tinygrad_cnn.ops import conv
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((4, 16, 41, 40))
+    w = rng.standard_normal((8, 16, 3, 3))
+    grad = None
+
+    def run():
+        xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+        out = ops.conv2d(xt, wt, stride=stride, padding=padding, dilation=dilation)
+        out.backward(grad if grad is not None else np.ones(out.shape))
+        return out.data, xt.grad, wt.grad
+
+    monkeypatch.setattr(conv, "BLOCK_ELEMENTS", 20_000)  # several blocks per image, one partial
+    monkeypatch.setattr(conv, "get_num_threads", lambda: 1)  # the blocked path's condition
+    calls = []
+    original = conv._blocked_forward
+    monkeypatch.setattr(conv, "_blocked_forward", lambda *a: calls.append(1) or original(*a))
+    blocked = run()
+    assert calls  # the forward (and, at stride 1, the input gradient) went through it
+    monkeypatch.setattr(conv, "BLOCKED_MAX_FILTERS", 0)
+    for got, expected in zip(blocked, run()):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)

@@ -176,3 +176,49 @@ X = Tensor(np.zeros((2, 3, 6, 6)))
 def test_bad_input(call, error, pattern):
     with pytest.raises(error, match=pattern):
         call()
+
+
+def test_maxpool_sends_the_gradient_to_the_nan_of_a_window_as_pytorch():
+    nan = np.nan
+    x = np.array([[1.0, nan, 5.0, 2.0], [nan, 0.0, 3.0, nan]]).reshape(1, 1, 2, 4)
+    ours = Tensor(x, requires_grad=True)
+    out = ops.maxpool2d(ours, 2)
+    out.backward(np.array([[[[10.0, 20.0]]]]))
+    assert np.isnan(out.data).all()
+    expected = np.zeros((2, 4))
+    expected[1, 0] = 10  # two NaNs in the first window: the last one, in row-major order
+    expected[1, 3] = 20
+    np.testing.assert_array_equal(ours.grad[0, 0], expected)
+    torch = pytest.importorskip("torch")
+    ref = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.max_pool2d(ref, 2).backward(torch.tensor([[[[10.0, 20.0]]]]))
+    np.testing.assert_array_equal(ours.grad, ref.grad.numpy())
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(2, None, 0), (3, 2, 1), (2, 1, "same")])
+def test_maxpool_with_nan_matches_torch(kernel, stride, padding):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    x = distinct((2, 3, 7, 6), rng)
+    x[rng.random(x.shape) < 0.15] = np.nan
+    ours, ref = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    g = random_grad((2, 3, *ops.maxpool2d(ours, kernel, stride, padding).shape[2:]), rng)
+    ops.maxpool2d(ours, kernel, stride, padding).backward(g)
+    if padding == "same":  # Keras' bottom/right padding, given to torch explicitly
+        ref_in = torch.nn.functional.pad(ref, (0, 1, 0, 1), value=-float("inf"))
+        expected = torch.nn.functional.max_pool2d(ref_in, kernel, stride=stride)
+    else:
+        expected = _torch_pool(torch, "max", ref, kernel, stride, padding)
+    expected.backward(torch.from_numpy(g))
+    # the same cells get gradient; overlapping windows may add in another order (1 ulp)
+    assert ((ours.grad != 0) == (ref.grad.numpy() != 0)).all()
+    np.testing.assert_allclose(ours.grad, ref.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("op", [ops.maxpool2d, ops.avgpool2d])
+def test_pooling_an_empty_batch(op):
+    x = Tensor(np.zeros((0, 3, 8, 8), np.float32), requires_grad=True)
+    out = op(x, 3, stride=2, padding=1)
+    assert out.shape == (0, 3, 4, 4)
+    out.sum().backward()
+    assert x.grad.shape == (0, 3, 8, 8)

@@ -9,6 +9,7 @@ from tinygrad_cnn import nn, ops, optim
 from tinygrad_cnn.anomaly import detect_anomaly
 from tinygrad_cnn.gradcheck import gradcheck
 from tinygrad_cnn.nn.init import manual_seed
+from tinygrad_cnn.ops.windows import get_num_threads, set_num_threads
 from tinygrad_cnn.tensor import (
     Function,
     Tensor,
@@ -33,4 +34,6 @@ __all__ = [
     "nn",
     "optim",
     "manual_seed",
+    "set_num_threads",
+    "get_num_threads",
 ]

@@ -11,6 +11,10 @@ In the data folder a file is found as `<folder>/<dataset>/<file>` or `<folder>/<
 file is downloaded into `<folder>/<dataset>/` from the dataset's public mirrors (to a temporary
 file, renamed into place only once complete), and every file is checked against its SHA-256
 before it is parsed. Parsed arrays are cached for the life of the process.
+
+A folder named by `root` or `TINYGRAD_CNN_DATA` must exist: a typo is an error naming it, and
+creates nothing. Folders are made only once a mirror has answered, so a failed download leaves
+no trace; and all the download attempts together give up after `CONNECT_BUDGET` seconds.
 Read next: `shapes.py` (the synthetic offline dataset) and `loader.py` (batches).
 """
 
@@ -20,11 +24,13 @@ import hashlib
 import os
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -72,6 +78,9 @@ SOURCES = {
     },
 }  # fmt: skip
 SPLIT_SIZES = {"train": 60000, "test": 10000}
+# seconds: the longest wait for one mirror to answer, and for all of them together
+CONNECT_TIMEOUT = 8.0
+CONNECT_BUDGET = 20.0
 
 Progress = Callable[[int, int], None]  # (bytes done, total bytes or 0 when unknown)
 
@@ -133,9 +142,17 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, dest: Path, sha256: str, progress: Progress | None = stderr_progress):
+def download(
+    url: str,
+    dest: Path,
+    sha256: str,
+    progress: Progress | None = stderr_progress,
+    timeout: float = CONNECT_TIMEOUT,
+):
     """Fetch `url` to `dest` through a temporary file in the same folder, check its SHA-256,
-    then rename it into place (atomic: `dest` is either absent or complete).
+    then rename it into place (atomic: `dest` is either absent or complete). `dest`'s folder is
+    made only once the server has answered; `timeout` bounds the wait for an answer and for
+    each block of data.
 
     Raises:
         OSError: the network or the disk failed (urllib's errors are OSErrors).
@@ -149,11 +166,17 @@ def download(url: str, dest: Path, sha256: str, progress: Progress | None = stde
         >>> (folder / "copy.bin").read_bytes()
         b'abc'
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        dest.parent.mkdir(parents=True, exist_ok=True)  # only now: the server answered
+        _download_body(response, url, dest, sha256, progress)
+
+
+def _download_body(response: Any, url: str, dest: Path, sha256: str, progress: Progress | None):
+    """The rest of `download`: the answer's bytes to a temporary file, checked, renamed."""
     fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
     try:
         digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
+        with os.fdopen(fd, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0)
             done = 0
             for block in iter(lambda: response.read(1 << 16), b""):
@@ -181,11 +204,12 @@ def _locate(
 ) -> list[Path]:
     """Find (or download) the files `names` of `dataset` in `folder` (checksums come later)."""
     paths, failures = [], {}  # failures: error message -> mirror hosts that gave it
+    deadline = time.monotonic() + CONNECT_BUDGET  # for all the attempts together
     for name in names:
         candidates = [folder / dataset / name, folder / name]
         found = next((path for path in candidates if path.is_file()), None)
         if found is None and allow_download and not _offline(failures):
-            found = _download_from_mirrors(dataset, name, candidates[0], caller, failures)
+            found = _download_from_mirrors(dataset, name, candidates[0], caller, failures, deadline)
         paths.append(found)
     if all(path is not None for path in paths):
         return paths
@@ -210,13 +234,23 @@ def _offline(failures: dict[str, list[str]]) -> bool:
 
 
 def _download_from_mirrors(
-    dataset: str, name: str, dest: Path, caller: str, failures: dict[str, list[str]]
+    dataset: str,
+    name: str,
+    dest: Path,
+    caller: str,
+    failures: dict[str, list[str]],
+    deadline: float,
 ) -> Path | None:
     for mirror in SOURCES[dataset]["mirrors"]:
         url = mirror + name
+        left = deadline - time.monotonic()
+        if left <= 0:
+            message = f"cannot connect: gave up after {CONNECT_BUDGET:g} s"
+            failures.setdefault(message, []).append(urllib.parse.urlsplit(url).netloc)
+            continue
         print(f"{caller}: downloading {url}", file=sys.stderr)
         try:
-            download(url, dest, _expected_sha256(dataset, name))
+            download(url, dest, _expected_sha256(dataset, name), timeout=min(CONNECT_TIMEOUT, left))
             return dest
         except (OSError, ValueError) as error:
             failures.setdefault(_describe(error), []).append(urllib.parse.urlsplit(url).netloc)
@@ -233,6 +267,21 @@ def _describe(error: Exception) -> str:
     if isinstance(error, (ConnectionError, TimeoutError)):
         return f"cannot connect: {error}"
     return str(error)  # a checksum mismatch, or the disk (permissions, space)
+
+
+def _check_chosen_folder(folder: Path, root: Any, caller: str) -> None:
+    """A folder the user named (root, $TINYGRAD_CNN_DATA) must exist: a typo is not a new
+    place to download into. Only the default cache folder is made when first needed."""
+    if root is None and not os.environ.get(ENV_VAR):
+        return
+    if not folder.is_dir():
+        source = "the root argument" if root is not None else f"${ENV_VAR}"
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise FileNotFoundError(
+            f"{caller}: the data folder {folder} ({source}) {what}; nothing was created. "
+            f"Point it at a folder holding mnist/ and fashion-mnist/ with the original gzipped "
+            f"IDX files, or unset {ENV_VAR} to use ~/.cache/tinygrad_cnn"
+        )
 
 
 def _verify(path: Path, expected: str, caller: str) -> None:
@@ -272,6 +321,7 @@ def load_dataset(
     if split not in SPLIT_FILES:
         raise ValueError(f"{caller}: split must be 'train' or 'test', got {split!r}")
     folder = data_folder(root)
+    _check_chosen_folder(folder, root, caller)
     paths = _locate(dataset, SPLIT_FILES[split], folder, caller, download)
     stamps = tuple((p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
     key = (dataset, split, *(str(p.resolve()) for p in paths), stamps)

@@ -30,9 +30,9 @@ from tinygrad_cnn.ops.kernels import get_kernels
 from tinygrad_cnn.ops.windows import (
     Padding,
     Pair,
+    _padded,
     check_4d,
     check_groups,
-    padded,
     pair,
 )
 from tinygrad_cnn.tensor import Function, Tensor, as_tensor
@@ -63,13 +63,12 @@ class ConvTranspose2dFn(Function):
         self.y, self.w, self.args = y, w, (stride, padding, dilation, groups)
         (top, bottom), (left, right) = padding
         self.zp_shape = (N, out_shape[1], out_shape[2] + top + bottom, out_shape[3] + left + right)
-        z = _input_grad(y, w, self.zp_shape, padding, stride, dilation)
-        return np.ascontiguousarray(z)  # (N, O, OH, OW)
+        return _input_grad(y, w, self.zp_shape, padding, stride, dilation)  # (N, O, OH, OW)
 
     def backward(self, grad: np.ndarray):
         stride, padding, dilation, groups = self.args
         N, _, H, W = self.y.shape
-        gradp = padded(grad, padding, 0.0, "convt_gradp")  # (N, O, Hp, Wp)
+        gradp = _padded(grad, padding, 0.0, "convt_gradp")  # (N, O, Hp, Wp)
         cols = _columns(gradp, self.w.shape[2:], stride, dilation, (H, W), groups)
         dy = dw = None
         if self.needs_input_grad[1]:

@@ -167,7 +167,8 @@ def flatten(x: Tensor, start_axis: int = 1) -> Tensor:
     if not -x.ndim <= start_axis < max(x.ndim, 1):
         raise ValueError(f"flatten: start_axis {start_axis} is out of range for shape {x.shape}")
     start = start_axis % max(x.ndim, 1)
-    return reshape(x, *x.shape[:start], -1)
+    merged = int(np.prod(x.shape[start:]))  # not -1: that is ambiguous for an empty batch
+    return reshape(x, *x.shape[:start], merged)
 
 
 def _check_basic_index(index: Any) -> None:

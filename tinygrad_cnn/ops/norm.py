@@ -60,7 +60,7 @@ class BatchNorm2dFn(Function):
         if self.needs_input_grad[0]:
             scale = _per_channel(self.w * self.inv_std)
             if self.training:
-                M = grad.size // grad.shape[1]
+                M = max(grad.size // grad.shape[1], 1)  # 1 for an empty batch: no 0 / 0
                 dx = self.xhat * _per_channel(dw / M)
                 np.subtract(grad, dx, out=dx)
                 dx -= _per_channel(db / M)
@@ -94,7 +94,8 @@ def batch_norm2d(
         out: (N, C, H, W), the shape of x.
     Raises:
         ValueError: x not 4-D, weight/bias/statistics not (C,), fewer than 2 values per
-            channel in training mode, or no running statistics in eval mode.
+            channel in training mode (an empty batch is fine: it leaves the running statistics
+            alone), or no running statistics in eval mode.
     Example:
         >>> x = Tensor(np.array([1.0, 3.0, 3.0, 1.0]).reshape(2, 1, 2, 1))  # mean 2, var 1
         >>> batch_norm2d(x, Tensor(np.ones(1)), Tensor(np.zeros(1)), eps=0.0).data.ravel()
@@ -115,7 +116,9 @@ def batch_norm2d(
                 f"batch_norm2d: {label} must have shape ({C},) for input "
                 f"{x.shape}, got {value.shape}"
             )
-    if training:
+    if training and x.size == 0:  # an empty batch, as PyTorch: nothing to learn from
+        mean, var = np.zeros(C, x.dtype), np.ones(C, x.dtype)
+    elif training:
         M = x.size // C
         if M < 2:
             raise ValueError(

@@ -23,10 +23,11 @@ from tinygrad_cnn.ops.kernels import get_kernels
 from tinygrad_cnn.ops.windows import (
     Padding,
     Pair,
+    _padded,
     check_4d,
     output_size,
-    padded,
     pair,
+    parallel,
     resolve_padding,
 )
 from tinygrad_cnn.tensor import Function, Tensor, as_tensor
@@ -43,11 +44,24 @@ def _crop(xp: np.ndarray, padding: Padding) -> np.ndarray:
     return xp[:, :, top : xp.shape[2] - bottom, left : xp.shape[3] - right]
 
 
+# ========================================================================================
+# SPEED TRICKS: MaxPool2dFn. The readable version is `reference.py`'s MaxPool2dFn (a loop
+# over the taps with np.argmax). Here:
+#   - the arg-max is one byte per window, updated with wrap-around unsigned arithmetic
+#     (several times faster than np.where or np.copyto(..., where=...));
+#   - when the windows tile the input (kernel = stride), backward writes every cell of dx
+#     once: no zeroing, no additions;
+#   - forward and backward run in chunks of images on get_num_threads() threads (`parallel`).
+# Measured with `python -m benchmarks.threads --only maxpool` (see benchmarks/README.md).
+# ========================================================================================
+
+
 class MaxPool2dFn(Function):
     """Max over each window; padding is -inf, so it never wins.
 
     forward:   out[n,c,i,j] = max_{u,v} xp[n, c, i*s+u, j*s+v]
                arg[n,c,i,j] = the first (u, v) in row-major order that reaches the max
+                              (the last NaN of the window if it holds any, as in PyTorch)
     backward:  dx[n, c, i*s+u, j*s+v] += grad[n,c,i,j]   for (u, v) = arg[n,c,i,j] only
                (one element per window; where windows overlap, their gradients add)
     """
@@ -56,41 +70,66 @@ class MaxPool2dFn(Function):
 
     def forward(self, x: np.ndarray, kernel: Pair, stride: Pair, padding: Padding) -> np.ndarray:
         self.x_shape, self.kernel, self.stride, self.padding = x.shape, kernel, stride, padding
-        xp = padded(x, padding, -np.inf, "pool_xp")  # (N, C, Hp, Wp)
+        xp = _padded(x, padding, -np.inf, "pool_xp")  # (N, C, Hp, Wp)
         self.xp_shape = xp.shape
         self.out_size = tuple((n - k) // s + 1 for n, k, s in zip(xp.shape[2:], kernel, stride))
         windows = im2col(xp, kernel, stride, (1, 1), self.out_size)  # (N, C, KH, KW, OH, OW)
-        out = windows[:, :, 0, 0].copy()  # (N, C, OH, OW)
-        self.arg = np.zeros(out.shape, np.uint8 if kernel[0] * kernel[1] <= 256 else np.int32)
-        for tap in range(1, kernel[0] * kernel[1]):
-            values = windows[:, :, tap // kernel[1], tap % kernel[1]]
-            better = (values > out).view(np.uint8)  # strictly: on a tie the earlier tap wins
-            np.maximum(out, values, out=out)
-            # arg = tap where better, else unchanged. NOTE: unsigned arithmetic wraps around,
-            # so arg + 1 * (tap - arg) is tap even when tap - arg "goes negative"; this is
-            # several times faster than np.where or np.copyto(..., where=better)
-            self.arg += better * (self.arg.dtype.type(tap) - self.arg)
+        KH, KW = kernel
+        out = np.empty((*x.shape[:2], *self.out_size), x.dtype)  # (N, C, OH, OW)
+        self.arg = np.zeros(out.shape, np.uint8 if KH * KW <= 256 else np.int32)
+
+        def pool(start: int, stop: int) -> None:  # images start..stop
+            window, top, arg = windows[start:stop], out[start:stop], self.arg[start:stop]
+            np.copyto(top, window[:, :, 0, 0])
+            for tap in range(1, KH * KW):
+                values = window[:, :, tap // KW, tap % KW]
+                better = (values > top).view(np.uint8)  # strictly: on a tie the earlier tap wins
+                np.maximum(top, values, out=top)
+                # arg = tap where better, else unchanged. NOTE: unsigned arithmetic wraps
+                # around, so arg + 1 * (tap - arg) is tap even when tap - arg "goes negative";
+                # this is several times faster than np.where or np.copyto(..., where=better)
+                arg += better * (arg.dtype.type(tap) - arg)
+            if np.isnan(top).any():  # rare: send the gradient to the NaN (the last one)
+                for tap in range(KH * KW):
+                    arg[np.isnan(window[:, :, tap // KW, tap % KW])] = tap
+
+        parallel(pool, out.shape[0], xp.size)
         return out
 
     def backward(self, grad: np.ndarray):
         (KH, KW), (sh, sw) = self.kernel, self.stride
         no_padding = self.xp_shape == self.x_shape
+        OH, OW = self.out_size
+        taps = [_tap_slices((tap // KW, tap % KW), self.stride, self.out_size)
+                for tap in range(KH * KW)]  # fmt: skip
         if (KH, KW) == (sh, sw) and no_padding:
             # windows tile x without overlap: every cell of x is written once, so no zeroing
             # and no additions (k = s = 2 on even sizes is the reshape (OH, 2, OW, 2))
             dx = np.empty(self.x_shape, grad.dtype)
-            OH, OW = self.out_size
-            dx[:, :, OH * sh :] = 0  # rows and columns no window reached
-            dx[:, :, :, OW * sw :] = 0
-            for tap in range(KH * KW):
-                rows, cols = _tap_slices((tap // KW, tap % KW), self.stride, self.out_size)
-                np.multiply(grad, self.arg == tap, out=dx[:, :, rows, cols])
+
+            def scatter(start: int, stop: int) -> None:  # images start..stop
+                part, arg, g = dx[start:stop], self.arg[start:stop], grad[start:stop]
+                part[:, :, OH * sh :] = 0  # rows and columns no window reached
+                part[:, :, :, OW * sw :] = 0
+                for tap, (rows, cols) in enumerate(taps):
+                    np.multiply(g, arg == tap, out=part[:, :, rows, cols])
+
+            parallel(scatter, dx.shape[0], dx.size * 2)
             return dx
         dxp = np.zeros(self.xp_shape, grad.dtype)
-        for tap in range(KH * KW):
-            rows, cols = _tap_slices((tap // KW, tap % KW), self.stride, self.out_size)
-            dxp[:, :, rows, cols] += grad * (self.arg == tap)
+
+        def add(start: int, stop: int) -> None:  # images start..stop
+            part, arg, g = dxp[start:stop], self.arg[start:stop], grad[start:stop]
+            for tap, (rows, cols) in enumerate(taps):
+                part[:, :, rows, cols] += g * (arg == tap)
+
+        parallel(add, dxp.shape[0], dxp.size * 2)
         return dxp if no_padding else _crop(dxp, self.padding)
+
+
+# ========================================================================================
+# End of the speed tricks
+# ========================================================================================
 
 
 class AvgPool2dFn(Function):
@@ -108,12 +147,12 @@ class AvgPool2dFn(Function):
         self, x: np.ndarray, kernel: Pair, stride: Pair, padding: Padding, count_padding: bool
     ) -> np.ndarray:
         self.x_shape, self.kernel, self.stride, self.padding = x.shape, kernel, stride, padding
-        xp = padded(x, padding, 0.0, "pool_xp")  # (N, C, Hp, Wp)
+        xp = _padded(x, padding, 0.0, "pool_xp")  # (N, C, Hp, Wp)
         self.xp_shape = xp.shape
         self.out_size = tuple((n - k) // s + 1 for n, k, s in zip(xp.shape[2:], kernel, stride))
         self.count = kernel[0] * kernel[1]
         if not count_padding:  # the same window sums over a picture of the real pixels
-            real = padded(np.ones((1, 1, *x.shape[2:]), x.dtype), padding, 0.0, "pool_count")
+            real = _padded(np.ones((1, 1, *x.shape[2:]), x.dtype), padding, 0.0, "pool_count")
             self.count = self._window_sum(real)[0, 0]  # (OH, OW)
         return self._window_sum(xp) / self.count
 
