@@ -389,6 +389,11 @@ class Tensor:
         dtype = "" if self.dtype == np.float32 else f", dtype={self.dtype}"
         return f"Tensor({body}{dtype}{grad})"
 
+    def _repr_html_(self) -> str:  # what Jupyter shows; the HTML lives outside the engine
+        from tinygrad_cnn.display import tensor_html
+
+        return tensor_html(self)
+
     def __hash__(self) -> int:
         return id(self)
 

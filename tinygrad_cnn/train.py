@@ -130,6 +130,11 @@ class History(list):
         total_time = sum(epoch.get("time", 0.0) for epoch in self)
         return {**self[-1], "epochs": len(self), "total_time": total_time}
 
+    def _repr_html_(self) -> str:  # Jupyter: the curves inline (display.py)
+        from tinygrad_cnn.display import history_html
+
+        return history_html(self)
+
     def to_json(self, path: str | Path) -> Path:
         """Write the list of epoch dicts as JSON; returns the path."""
         path = Path(path)

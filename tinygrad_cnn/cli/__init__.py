@@ -15,7 +15,7 @@ import os
 import sys
 
 # the modules of this package that define subcommands, in the order `--help` lists them
-COMMAND_MODULES: list[str] = ["train", "segment", "graph", "explain", "gradcheck_cmd"]
+COMMAND_MODULES: list[str] = ["train", "segment", "graph", "explain", "gradcheck_cmd", "export"]
 
 
 def build_parser() -> argparse.ArgumentParser:

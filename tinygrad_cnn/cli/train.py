@@ -159,6 +159,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("checkpoint", type=Path, help="a .safetensors checkpoint")
     evaluate.add_argument(
+        "--model",
+        choices=sorted(MODEL_KWARGS),
+        default=None,
+        help="the file holds bare weights for this model (say, a PyTorch state_dict saved "
+        "with safetensors.torch.save_file); needs --dataset",
+    )
+    evaluate.add_argument(
         "--dataset",
         choices=sorted(DATASETS),
         default=None,
@@ -253,7 +260,13 @@ def _suggest_mnist(console: Console) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     """`evaluate`: a checkpoint's metrics on the test split (and its plots with --plots)."""
     console = Console(soft_wrap=True)
-    model = checkpoint.load(args.checkpoint)
+    if args.model is None:
+        model = checkpoint.load(args.checkpoint)
+    elif args.dataset is None:
+        raise ValueError("evaluate: --model needs --dataset (bare weights do not name theirs)")
+    else:  # bare weights: build the model for the dataset, then check and load every key
+        model = checkpoint.load_weights(build(args.model, args.dataset, 0), args.checkpoint)
+        model.eval().checkpoint = {"model": args.model, "metadata": {"dataset": args.dataset}}
     name = model.checkpoint["model"]
     dataset = args.dataset or (model.checkpoint.get("metadata") or {}).get("dataset")
     if dataset not in DATASETS:

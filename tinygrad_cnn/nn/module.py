@@ -359,6 +359,11 @@ class Module:
         head = f"{type(self).__name__}({self.extra_repr()}"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
 
+    def _repr_html_(self) -> str:  # Jupyter: the summary table (display.py)
+        from tinygrad_cnn.display import module_html
+
+        return module_html(self)
+
     def summary(self, input_shape: tuple[int, ...]) -> Any:
         """`nn.summary(self, input_shape)`: the layer table with the parameter formulas."""
         from tinygrad_cnn.nn.summary import summary  # summary imports this file
