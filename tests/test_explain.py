@@ -140,17 +140,86 @@ def test_explain_refuses_zero_sizes_instead_of_defaulting(capsys, argv, message)
     assert err == f"tinygrad-cnn explain: error: {message}\n"
 
 
-def test_explain_backward_chain_rule(capsys):
-    nodes = {n.name: n for n in explain.explain_backward().nodes}
-    assert nodes["L"].value == -8 and nodes["a"].grad == 6 and nodes["b"].grad == -4
+def test_explain_backward_default_uses_a_node_twice_and_sums_its_contributions(capsys):
+    e = explain.explain_backward()  # L = a*b + b**3 at a = 2, b = -3
+    steps = {s.name: s for s in e.steps}
+    assert steps["L"].value == -33 and steps["a"].grad == -3
+    b = steps["b"]
+    assert [c.value for c in b.contributions] == [2.0, 27.0] and b.grad == 29.0  # a + 3b^2
+    for step in e.steps:  # every gradient is the sum of what the node's uses sent back
+        if step.name != "L":
+            assert step.grad == pytest.approx(sum(c.value for c in step.contributions))
     code, out, _ = run_cli(capsys, "explain", "backward")
     assert code == 0
-    assert "dL/da = dL/de · ∂e/∂a = (-2) · (-3) = 6" in out
+    assert "dL/db = dL/d(a*b) · ∂(a*b)/∂b + dL/d(b**3) · ∂(b**3)/∂b = 1·2 + 1·27 = 29" in out
+    assert "b is used twice: the contributions add up" in out
 
 
-def test_explain_backward_graph(capsys, tmp_path):
+def test_explain_backward_order_is_the_engines():
+    """The table's order is the order in which the engine completed each node's gradient,
+    seen here through tensor hooks (which fire as each gradient is complete)."""
+    loss, names = explain.parse_expression("e = a*b; d = e + c; (d * e).tanh() + d", {
+        "a": 0.5, "b": -0.3, "c": 0.2})  # fmt: skip
+    seen = []
+    for tensor, name in names.items():
+        tensor.register_hook(lambda grad, name=name: seen.append(name))
+    steps = explain.backward_steps(loss, names)
+    assert [s.name for s in steps] == seen
+    assert steps[0].name == "L" and len(steps) == len(names)
+
+
+@pytest.mark.parametrize(
+    "text, values",
+    [
+        ("a*b + b**3", {"a": 2.0, "b": -3.0}),
+        ("(a - b) / (a + b) * a.exp()", {"a": 0.7, "b": -0.2}),
+        ("e = a*b; d = e + c; d * e", {"a": 2.0, "b": -3.0, "c": 10.0}),
+        ("(x*x).sigmoid() - x.tanh() + (2 - x).relu() + x.log() + -x", {"x": 0.6}),
+    ],
+)
+def test_explain_backward_any_expression_matches_finite_differences(text, values):
+    steps = {s.name: s for s in explain.explain_backward(text, values).steps}
+    for name, value in values.items():
+        eps = 1e-6
+        up = explain.parse_expression(text, {**values, name: value + eps})[0].item()
+        down = explain.parse_expression(text, {**values, name: value - eps})[0].item()
+        assert steps[name].grad == pytest.approx((up - down) / (2 * eps), rel=1e-6, abs=1e-8)
+
+
+def test_explain_backward_expr_on_the_command_line(capsys):
+    code, out, _ = run_cli(capsys, "explain", "backward", "--expr", "e = a*b; (e + c) * e",
+                           "a=2", "b=-3", "c=10")  # fmt: skip
+    assert code == 0 and "e is used twice: the contributions add up" in out
+    assert "dL/de = dL/dL · ∂L/∂e + dL/d(e + c) · ∂(e + c)/∂e = 1·4 + (-6)·1 = -2" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--expr", "__import__('os').system('ls')"], "a call of system is not allowed"),
+        (["--expr", "open('x')"], "a call of open is not allowed"),
+        (["--expr", "a.__class__", "a=1"], "Attribute is not allowed"),
+        (["--expr", "[a][0]", "a=1"], "Subscript is not allowed"),
+        (["--expr", "lambda: a", "a=1"], "Lambda is not allowed"),
+        (["--expr", "a*b", "a=2"], "no value for b; give b=NUMBER"),
+        (["--expr", "a +", "a=2"], "not an expression"),
+        (["--expr", "2 * 3"], "uses no variable"),
+        (["--expr", "a", "a=x"], "'a=x' should read NAME=NUMBER"),
+    ],
+)
+def test_explain_backward_refuses_what_is_not_on_the_list(capsys, argv, message):
+    code, out, err = run_cli(capsys, "explain", "backward", *argv)
+    assert code == 2 and out == "" and message in err and err.count("\n") == 1
+
+
+def test_explain_backward_graph_has_the_tables_names(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "explain", "backward", "--graph", str(tmp_path / "g.dot"))
-    assert code == 0 and (tmp_path / "g.dot").read_text().startswith("digraph")
+    assert code == 0
+    dot = (tmp_path / "g.dot").read_text()
+    assert dot.startswith("digraph")
+    for label in ("<B>a</B>", "<B>b</B>", "<B>a*b = mul</B>", "<B>b**3 = pow</B>", "<B>L</B>"):
+        assert label in dot, label
+    assert "grad 29" in dot  # the gradients the table shows
 
 
 def test_explain_conv_backward(capsys):

@@ -3,7 +3,7 @@
     explain conv [--image JSON] [--kernel JSON] [--stride S] [--padding valid|same|P]
     explain pool [--image JSON] [--kernel K] [--stride S] [--padding valid|same|P]
     explain params [mnist-cnn | unet | dense IN OUT | conv IN OUT KX KY]
-    explain backward [--graph FILE]
+    explain backward [--expr TEXT NAME=VALUE ...] [--graph FILE]
     explain conv-backward
 
 The numbers come from `tinygrad_cnn.explain`, which runs the ops; this file only lays them
@@ -252,43 +252,77 @@ def params_page(words: list[str]) -> list[Block]:
     return [("heading", f"parameters of a {layer.kind}")] + _count_blocks(layer)
 
 
-def backward_page(graph: str | None) -> list[Block]:
-    """The backward topic: each node's value, gradient and chain-rule step; `graph` also
-    draws the graph with its gradients to that file.
+def parse_values(words: list[str]) -> dict[str, float]:
+    """NAME=NUMBER words as a dict (ValueError naming the word at fault).
 
     Example:
-        >>> backward_page(None)[2][2][-1][-1]
-        'dL/da = dL/de · ∂e/∂a = (-2) · (-3) = 6'
+        >>> parse_values(["a=2", "b=-3"])
+        {'a': 2.0, 'b': -3.0}
     """
-    e = explain.explain_backward()
+    values = {}
+    for word in words:
+        name, equals, text = word.partition("=")
+        try:
+            value = float(text) if equals and name.isidentifier() else None
+        except ValueError:
+            value = None
+        if value is None or not np.isfinite(value):
+            raise ValueError(f"explain backward: {word!r} should read NAME=NUMBER, e.g. a=2")
+        values[name] = value
+    return values
+
+
+def _expression_and_values(expression: str | None, words: list[str]) -> tuple[str, dict]:
+    """The expression to explain (the default one when None) and its variables' values."""
+    values = parse_values(words)
+    if expression is None:
+        return explain.DEFAULT_EXPRESSION, {**explain.DEFAULT_VALUES, **values}
+    return expression, values
+
+
+def backward_page(
+    expression: str | None = None, words: list[str] | None = None, graph: str | None = None
+) -> list[Block]:
+    """The backward topic: each node, in the order backward visits it, with its value, its
+    gradient and the chain-rule step that gave it; `graph` also draws the graph to that file.
+
+    Example:
+        >>> backward_page()[2][2][-1][-1].split("  ")[0]
+        'dL/db = dL/d(a*b) · ∂(a*b)/∂b + dL/d(b**3) · ∂(b**3)/∂b = 1·2 + 1·27 = 29'
+    """
+    expression, values = _expression_and_values(expression, words or [])
+    e = explain.explain_backward(expression, values)
     rows = []
-    for node in e.nodes:
-        made = f"{node.op}({', '.join(node.inputs)})" if node.op else "input"
-        if not node.steps:
-            chain = "dL/dL = 1 (backward starts here)"
-        else:
-            parts = [
-                f"dL/d{s.user} · ∂{s.user}/∂{node.name} = {signed(s.upstream)} · {signed(s.local)}"
-                for s in node.steps
-            ]
-            chain = f"dL/d{node.name} = " + " + ".join(parts) + f" = {number(node.grad)}"
-        rows.append([node.name, made, number(node.value), number(node.grad), chain])
+    for index, step in enumerate(e.steps, 1):
+        made = f"{step.op}({', '.join(step.inputs)})" if step.op else "input"
+        rows.append([str(index), step.name, made, number(step.value), number(step.grad), step.text])
+    given = ", ".join(f"{k} = {number(v)}" for k, v in values.items())
+    twice = [s.name for s in e.steps if len(s.contributions) > 1]
     page: list[Block] = [
-        ("heading", "backward on L = (a·b + c) · f  (micrograd's tiny expression)"),
+        ("heading", f"backward on L = {expression}  ({given})"),
         (
             "text",
-            "forward computes each value; backward visits the nodes in reverse "
-            "topological order (L first) and multiplies the gradient coming from each "
-            "user by the local derivative of that user's op, written ∂user/∂node (the "
-            "chain rule); a node used twice adds up both products.",
+            "forward computed each value; backward visits the nodes in the order below, "
+            "which is the engine's own (recorded while it ran): each node after every node "
+            "that uses it, so its gradient is complete when it is reached. Each use of a "
+            "node sends back dL/d(user) times the local derivative ∂user/∂node (the chain "
+            "rule), and a node's gradient is the sum of what its uses sent.",
         ),
-        ("table", ["node", "made by", "value", "grad dL/d(node)", "chain-rule step"], rows),
+        ("table", ["#", "node", "made by", "value", "grad dL/d(node)", "chain-rule step"], rows),
+        (
+            "text",
+            f"{', '.join(twice)} {'is' if len(twice) == 1 else 'are'} used more than once: "
+            "the contributions add up (the multivariate chain rule)."
+            if twice
+            else "no node is used twice here: each gradient has a single contribution "
+            '(try --expr "a*b + b**3" a=2 b=-3).',
+        ),
     ]
     if graph:
         from tinygrad_cnn.viz import draw_graph, save_graph
 
         path = save_graph(draw_graph(e.loss, show_grads=True), graph)
-        page.append(("text", f"graph written to {path}"))
+        page.append(("text", f"graph written to {path}, with the table's names"))
     return page
 
 
@@ -362,11 +396,17 @@ def _padding(text: str) -> int | str:
     return text if text in ("valid", "same") else int(text)
 
 
+def _backward_words(args: argparse.Namespace) -> tuple[str | None, list[str]]:
+    """--expr TEXT NAME=VALUE ... (and any NAME=VALUE words) as (TEXT or None, the words)."""
+    expression, *values = args.expr or [None]
+    return expression, values + args.words
+
+
 def build_page(args: argparse.Namespace) -> list[Block]:
     """The blocks for the parsed arguments (ValueError for a bad combination)."""
     image = _json_option(args.image, "--image")
     kernel = _json_option(args.kernel, "--kernel")
-    if args.topic != "params" and args.words:
+    if args.topic not in ("params", "backward") and args.words:
         raise ValueError(f"explain {args.topic}: unexpected arguments {args.words}")
     if args.topic == "conv":
         custom = args.stride is not None or args.padding is not None
@@ -397,7 +437,7 @@ def build_page(args: argparse.Namespace) -> list[Block]:
     if args.topic == "params":
         return params_page(args.words)
     if args.topic == "backward":
-        return backward_page(args.graph)
+        return backward_page(*_backward_words(args), args.graph)
     return conv_backward_page()
 
 
@@ -410,8 +450,10 @@ def run(args: argparse.Namespace) -> int:
     if animate:
         from tinygrad_cnn.viz.animate import animate_backward
 
-        title = "L = (a·b + c) · f: backward, step by step"
-        path = animate_backward(explain.explain_backward().loss, animate, title=title)
+        expression, values = _expression_and_values(*_backward_words(args))
+        title = f"L = {expression}: backward, step by step"
+        loss = explain.explain_backward(expression, values).loss
+        path = animate_backward(loss, animate, title=title)
         page.append(("text", f"animation written to {path}"))
     if sys.stdout.isatty():
         render_rich(page)
@@ -436,12 +478,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="*",
         metavar="MODEL",
         help="for params: mnist-cnn, unet, 'dense IN OUT' or 'conv IN OUT KX KY' (sizes in "
-        "one order, inputs then outputs, as nn.Linear and nn.Conv2d take them)",
+        "one order, inputs then outputs, as nn.Linear and nn.Conv2d take them); for "
+        "backward: the variables' values, NAME=NUMBER",
     )
     parser.add_argument("--image", help="conv/pool: the input map as JSON, e.g. [[1,2],[3,4]]")
     parser.add_argument("--kernel", help="conv: the kernel as JSON; pool: the window side")
     parser.add_argument("--stride", type=int, help="the step of the window")
     parser.add_argument("--padding", type=_padding, help="conv/pool: valid, same or an int")
+    parser.add_argument(
+        "--expr",
+        nargs="+",
+        metavar="TEXT",
+        help='backward: the expression, e.g. "a*b + b**3" (+ - * / **, relu exp log sigmoid '
+        "tanh methods, NAME = ... assignments separated by ';'), values given as a=2 b=-3",
+    )
     parser.add_argument(
         "--graph", metavar="FILE", help="backward: also draw the graph (.svg, .png, .pdf or .dot)"
     )

@@ -8,18 +8,24 @@ checks them against a second route (the products' sum against conv2d's first out
 transposed convolution against conv2d's backward). The CLI (`cli/explain.py`) only prints.
 
     forward.py   explain_conv, explain_pool, dense_count, conv_count, model_summary
-    backward.py  explain_backward (the chain rule node by node), explain_conv_backward
+    backward.py  backward_steps (the engine's own visiting order, one record per node),
+                 explain_backward (the chain rule node by node on any small expression),
+                 explain_conv_backward
 
 Read next: `examples/03_conv_by_hand.py`, which does the conv example with plain loops.
 """
 
 from tinygrad_cnn.explain.backward import (
+    DEFAULT_EXPRESSION,
+    DEFAULT_VALUES,
     BackwardExplanation,
+    BackwardStep,
+    Contribution,
     ConvBackwardExplanation,
-    Node,
-    Step,
+    backward_steps,
     explain_backward,
     explain_conv_backward,
+    parse_expression,
 )
 from tinygrad_cnn.explain.forward import (
     COURSE_IMAGE,
@@ -37,9 +43,9 @@ from tinygrad_cnn.explain.forward import (
 )
 
 __all__ = [
-    "COURSE_IMAGE", "COURSE_KERNEL", "POOL_MAP", "MODELS",
-    "ConvExplanation", "PoolExplanation", "LayerCount", "Step", "Node",
+    "COURSE_IMAGE", "COURSE_KERNEL", "POOL_MAP", "MODELS", "DEFAULT_EXPRESSION", "DEFAULT_VALUES",
+    "ConvExplanation", "PoolExplanation", "LayerCount", "BackwardStep", "Contribution",
     "BackwardExplanation", "ConvBackwardExplanation",
     "explain_conv", "explain_pool", "dense_count", "conv_count", "model_summary",
-    "explain_backward", "explain_conv_backward",
+    "backward_steps", "parse_expression", "explain_backward", "explain_conv_backward",
 ]  # fmt: skip

@@ -74,6 +74,8 @@ class Conv2dFn(Function):
                (g = o // (O/G): filter o sees only its group's C/G channels; xp: x padded)
     backward:  dw[o,c,u,v]  = sum_{n,i,j} grad[n,o,i,j] * xp[n, g*C/G + c, i*s+u*d, j*s+v*d]
                dxp[n, g*C/G + c, i*s+u*d, j*s+v*d] += sum_o grad[n,o,i,j] * w[o,c,u,v]
+    For one tap (u, v), the sum over c is a matrix product at every output position:
+    w[:, :, u, v] (O, C) @ cells (C, OH*OW) for each image, with `cells` the tap's slice.
     """
 
     name = "conv2d"
@@ -83,41 +85,38 @@ class Conv2dFn(Function):
         self.xp = _pad(x, padding)  # (N, C, Hp, Wp)
         self.w, self.args = w, (x.shape, stride, padding, dilation, groups)
         self.out_size = output_size((H, W), (KH, KW), stride, padding, dilation, "conv2d", x.shape)
-        out = np.zeros((N, O, *self.out_size), np.result_type(x, w))  # (N, O, OH, OW)
+        out = np.zeros((N, O, self.out_size[0] * self.out_size[1]), np.result_type(x, w))
         Og = O // groups
         for g in range(groups):  # each group is a convolution of its own
             xg, wg = self.xp[:, g * Cg : (g + 1) * Cg], w[g * Og : (g + 1) * Og]
             for u in range(KH):
                 for v in range(KW):
-                    cells = xg[_tap(xg, u, v, stride, dilation, self.out_size)]  # (N, C/G, OH, OW)
+                    tap = _tap(xg, u, v, stride, dilation, self.out_size)
+                    cells = xg[tap].reshape(N, Cg, -1)  # (N, C/G, OH*OW): what tap (u, v) reads
                     # sum over c of w[o, c, u, v] * xp[n, c, i*s+u*d, j*s+v*d], all (n, o, i, j)
-                    out[:, g * Og : (g + 1) * Og] += np.einsum(
-                        "ncij,oc->noij", cells, wg[:, :, u, v], optimize=True
-                    )
-        return out
+                    out[:, g * Og : (g + 1) * Og] += wg[:, :, u, v] @ cells  # (N, O/G, OH*OW)
+        return out.reshape(N, O, *self.out_size)
 
     def backward(self, grad: np.ndarray):  # grad: (N, O, OH, OW)
         x_shape, stride, padding, dilation, groups = self.args
-        O, Cg, KH, KW = self.w.shape
+        N, (O, Cg, KH, KW) = grad.shape[0], self.w.shape
         Og = O // groups
         dxp, dw = np.zeros_like(self.xp), np.zeros_like(self.w)
         for g in range(groups):
-            xg, gradg = self.xp[:, g * Cg : (g + 1) * Cg], grad[:, g * Og : (g + 1) * Og]
+            xg, wg = self.xp[:, g * Cg : (g + 1) * Cg], self.w[g * Og : (g + 1) * Og]
+            gradg = grad[:, g * Og : (g + 1) * Og].reshape(N, Og, -1)  # (N, O/G, OH*OW)
             for u in range(KH):
                 for v in range(KW):
                     tap = _tap(xg, u, v, stride, dilation, self.out_size)
+                    cells = xg[tap].reshape(N, Cg, -1)  # (N, C/G, OH*OW)
                     # w[o, c, u, v] multiplied these cells for every output: d out / d w is the
-                    # cells, so dw sums grad * cells over (n, i, j)
-                    dw[g * Og : (g + 1) * Og, :, u, v] = np.einsum(
-                        "noij,ncij->oc", gradg, xg[tap], optimize=True
-                    )
+                    # cells, so dw sums grad * cells over n and every position (i, j)
+                    dw[g * Og : (g + 1) * Og, :, u, v] = (gradg @ cells.transpose(0, 2, 1)).sum(0)
                     # and each cell was multiplied by w[o, c, u, v]: send grad * w back onto
                     # the cells it was read from; overlapping windows add (with s = 1 this is
                     # the "full" convolution of grad with the kernel turned 180 degrees)
-                    dxp[:, g * Cg : (g + 1) * Cg][tap] += np.einsum(
-                        "noij,oc->ncij", gradg, self.w[g * Og : (g + 1) * Og, :, u, v],
-                        optimize=True,
-                    )  # fmt: skip
+                    dcells = wg[:, :, u, v].T @ gradg  # (N, C/G, OH*OW)
+                    dxp[:, g * Cg : (g + 1) * Cg][tap] += dcells.reshape(xg[tap].shape)
         return _crop(dxp, padding, x_shape[2:]), dw
 
 
@@ -142,41 +141,36 @@ class ConvTranspose2dFn(Function):
         zp = np.zeros((N, Og * groups, *canvas), np.result_type(y, w))
         Cg = C // groups
         for g in range(groups):
-            yg, zg = y[:, g * Cg : (g + 1) * Cg], zp[:, g * Og : (g + 1) * Og]
+            yg = y[:, g * Cg : (g + 1) * Cg].reshape(N, Cg, H * W)  # (N, C/G, H*W)
+            zg, wg = zp[:, g * Og : (g + 1) * Og], w[g * Cg : (g + 1) * Cg]
             for u in range(KH):
                 for v in range(KW):
                     # input (i, j) lands on cell (i*s+u*d, j*s+v*d) through tap (u, v)
-                    zg[_tap(zg, u, v, stride, dilation, (H, W))] += np.einsum(
-                        "ncij,co->noij", yg, w[g * Cg : (g + 1) * Cg, :, u, v],
-                        optimize=True,
-                    )  # fmt: skip
+                    stamps = wg[:, :, u, v].T @ yg  # (O/G, C/G) @ (N, C/G, H*W): sum over c
+                    zg[_tap(zg, u, v, stride, dilation, (H, W))] += stamps.reshape(N, Og, H, W)
         (ph, pw), (OH, OW) = padding, out
         self.canvas = zp.shape
         return zp[:, :, ph : ph + OH, pw : pw + OW].copy()  # (N, O, OH, OW)
 
     def backward(self, grad: np.ndarray):  # grad: (N, O, OH, OW)
         stride, (ph, pw), dilation, groups, (OH, OW) = self.args
-        C, Og, KH, KW = self.w.shape
+        (N, C, H, W), (_, Og, KH, KW) = self.y.shape, self.w.shape
         gradp = np.zeros(self.canvas, grad.dtype)  # forward cropped the canvas: un-crop grad
         gradp[:, :, ph : ph + OH, pw : pw + OW] = grad
-        dy, dw = np.zeros_like(self.y), np.zeros_like(self.w)
+        dy, dw = np.zeros((N, C, H * W), self.y.dtype), np.zeros_like(self.w)
         Cg = C // groups
         for g in range(groups):
-            yg, gg = self.y[:, g * Cg : (g + 1) * Cg], gradp[:, g * Og : (g + 1) * Og]
+            yg = self.y[:, g * Cg : (g + 1) * Cg].reshape(N, Cg, H * W)  # (N, C/G, H*W)
+            gg, wg = gradp[:, g * Og : (g + 1) * Og], self.w[g * Cg : (g + 1) * Cg]
             for u in range(KH):
                 for v in range(KW):
-                    cells = gg[_tap(gg, u, v, stride, dilation, self.y.shape[2:])]  # (N, O/G, H, W)
+                    cells = gg[_tap(gg, u, v, stride, dilation, (H, W))].reshape(N, Og, H * W)
                     # forward wrote y * w onto these cells, so y reads grad back from them
                     # through the same w (a convolution of grad with w)...
-                    dy[:, g * Cg : (g + 1) * Cg] += np.einsum(
-                        "noij,co->ncij", cells, self.w[g * Cg : (g + 1) * Cg, :, u, v],
-                        optimize=True,
-                    )  # fmt: skip
+                    dy[:, g * Cg : (g + 1) * Cg] += wg[:, :, u, v] @ cells  # (N, C/G, H*W)
                     # ...and w[c, o, u, v] multiplied y[n, c, i, j] into each of those cells
-                    dw[g * Cg : (g + 1) * Cg, :, u, v] = np.einsum(
-                        "ncij,noij->co", yg, cells, optimize=True
-                    )
-        return dy, dw
+                    dw[g * Cg : (g + 1) * Cg, :, u, v] = (yg @ cells.transpose(0, 2, 1)).sum(0)
+        return dy.reshape(self.y.shape), dw
 
 
 class MaxPool2dFn(Function):

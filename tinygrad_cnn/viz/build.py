@@ -13,6 +13,7 @@ Read `labels.py` next, for how each node's text is written.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -251,10 +252,12 @@ def _leaf(tensor: Tensor, names: Names, show_shapes: bool, show_grads: bool):
 _MOVEMENT = {"reshape", "transpose", "getitem", "flatten", "pad", "concat"}
 
 
-def _op_lines(tensor: Tensor, suffix: str, show_grads: bool, with_data: bool):
+def _op_lines(tensor: Tensor, suffix: str, show_grads: bool, with_data: bool, roots: Sequence = ()):
     fn = tensor._ctx
     params = getattr(fn, "params", {})
-    lines = [bold(fn.name + suffix)]
+    # a named intermediate ("e = a*b") shows its name; a root's name is on its output node
+    named = tensor.name and all(tensor is not root for root in roots)
+    lines = [bold(f"{tensor.name} = {fn.name}{suffix}" if named else fn.name + suffix)]
     kernel = None
     if fn.name.startswith("conv") and len(fn.inputs) > 1 and fn.inputs[1].ndim == 4:
         kernel = fn.inputs[1].shape[2:]  # the weight is (O, C, KH, KW)
@@ -305,7 +308,7 @@ def forward_view(
             calls = _leaf_calls(tensor, chain, names)
             node_of[id(tensor)] = drawing.add("leaf", kind, lines, chain, bad, calls, tensor)
             continue
-        lines, bad = _op_lines(tensor, "", show_grads, with_data=True)
+        lines, bad = _op_lines(tensor, "", show_grads, with_data=True, roots=roots)
         scope, calls = tensor._scope, tensor._calls
         node_of[id(tensor)] = drawing.add("op", "op", lines, scope, bad, calls, tensor)
         for inp in tensor._ctx.inputs:
@@ -340,7 +343,7 @@ def backward_view(
     node_of: dict[int, str] = {}
     for tensor in reversed(order):  # the loss first
         if tensor._ctx is not None:
-            lines, bad = _op_lines(tensor, " backward", show_grads, with_data=False)
+            lines, bad = _op_lines(tensor, " backward", show_grads, with_data=False, roots=roots)
             scope = tensor._scope
             node_of[id(tensor)] = drawing.add("grad", "grad_fn", lines, scope, bad, tensor._calls)
         elif tensor.requires_grad:
