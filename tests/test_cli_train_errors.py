@@ -22,7 +22,8 @@ def test_a_non_finite_or_non_positive_lr_exits_2_with_one_line(capsys, value):
         main(["demo", "--lr", value])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].endswith(f"argument --lr: must be finite and > 0, got {value}")
+    reason = "must be finite" if value in ("inf", "nan") else "must be > 0"
+    assert err[-1].endswith(f"argument --lr: {reason}, got {value}")
 
 
 def test_a_diverging_run_stops_with_one_line_and_leaves_no_folder(capsys, tmp_path):

@@ -49,8 +49,10 @@ def _positive(kind: type) -> Callable[[str], Any]:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if not value > 0 or not math.isfinite(value):  # inf trains nothing but nan
-            raise argparse.ArgumentTypeError(f"must be finite and > 0, got {text}")
+        if not math.isfinite(value):  # inf trains nothing but nan
+            raise argparse.ArgumentTypeError(f"must be finite, got {text}")
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
         return value
 
     parse.__name__ = f"positive {kind.__name__}"  # argparse names the type in its errors

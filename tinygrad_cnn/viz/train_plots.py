@@ -7,7 +7,7 @@
 
 Like `plots.py`, each builds a `matplotlib.figure.Figure`, saves one PNG and returns its path.
 
-Read next: `cli/lr_find.py` and `cli/runs_cmd.py` (the commands that draw these).
+Read next: `plots.py` (the curves of one run); `cli/lr_find.py` and `cli/runs_cmd.py` draw these.
 """
 
 from __future__ import annotations
