@@ -439,26 +439,27 @@ def test_models_take_an_empty_batch(make, x_shape):
 @pytest.mark.parametrize("stride, dilation, padding", [(1, 1, 1), (2, 1, 1), (1, 2, "same")])
 def test_blocked_forward_equals_one_product(monkeypatch, stride, dilation, padding):
     """Few filters and a large input take the blocked path (a few output rows at a time)."""
-    from tinygrad_cnn.ops import conv
+    from tinygrad_cnn.ops import conv_gemm
 
     rng = np.random.default_rng(4)
     x = rng.standard_normal((4, 16, 41, 40))
     w = rng.standard_normal((8, 16, 3, 3))
+    b = rng.standard_normal(8)  # added inside the blocks
     grad = None
 
     def run():
-        xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
-        out = ops.conv2d(xt, wt, stride=stride, padding=padding, dilation=dilation)
+        xt, wt, bt = (Tensor(a, requires_grad=True) for a in (x, w, b))
+        out = ops.conv2d(xt, wt, bt, stride=stride, padding=padding, dilation=dilation)
         out.backward(grad if grad is not None else np.ones(out.shape))
-        return out.data, xt.grad, wt.grad
+        return out.data, xt.grad, wt.grad, bt.grad
 
-    monkeypatch.setattr(conv, "BLOCK_ELEMENTS", 20_000)  # several blocks per image, one partial
-    monkeypatch.setattr(conv, "get_num_threads", lambda: 1)  # the blocked path's condition
+    monkeypatch.setattr(conv_gemm, "BLOCK_ELEMENTS", 20_000)  # several blocks, one partial
+    monkeypatch.setattr(conv_gemm, "get_num_threads", lambda: 1)  # the blocked path's condition
     calls = []
-    original = conv._blocked_forward
-    monkeypatch.setattr(conv, "_blocked_forward", lambda *a: calls.append(1) or original(*a))
+    original = conv_gemm._blocked_forward
+    monkeypatch.setattr(conv_gemm, "_blocked_forward", lambda *a: calls.append(1) or original(*a))
     blocked = run()
     assert calls  # the forward (and, at stride 1, the input gradient) went through it
-    monkeypatch.setattr(conv, "BLOCKED_MAX_FILTERS", 0)
+    monkeypatch.setattr(conv_gemm, "BLOCKED_MAX_FILTERS", 0)
     for got, expected in zip(blocked, run()):
         np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)

@@ -6,15 +6,16 @@ A model here has no graph until it runs, so `export` runs it once on an example 
 requires a gradient. Every op then leaves a `Function` node behind (`tensor.py`), and the
 walk from the output back to the input visits each one:
 
-    input --Conv2dFn--> . --AddFn(bias)--> . --ReluFn--> ...        (the engine's graph)
+    input --Conv2dFn(W, b)--> . --ReluFn--> ...                      (the engine's graph)
     input --Conv(W, B)--> . --Relu--> ...                           (the ONNX graph)
 
 Each Function class has a translation in `onnx/rules.py` (`RULES`) into one or more ONNX
 nodes. A value that does not depend on the input (a weight, the transpose of it that `Linear`
 makes, a reshaped bias) is known already, so it becomes a constant initializer, named after
 the parameter it came from.
-Two small rewrites then make the file read like the model: a Conv followed by the add of its
-bias becomes one Conv with a bias, and MatMul + Add (a Linear) becomes one Gemm.
+Two small rewrites then make the file read like the model: a Conv followed by the add of a
+bias (conv2d adds its bias itself unless the dtypes differ) becomes one Conv with a bias, and
+MatMul + Add (a Linear) becomes one Gemm.
 
 Because the trace records the ops that really ran, any model built from the ops in `RULES`
 exports, whatever its forward does (the U-Net's skips, concatenations and center crops

@@ -113,7 +113,7 @@ def _conv(graph: Graph, fn: Any, inputs: list[str], out: Tensor) -> str:
 
 
 def _conv_transpose(graph: Graph, fn: Any, inputs: list[str], out: Tensor) -> str:
-    p, (y, w) = fn.params, fn.inputs
+    p, (y, w) = fn.params, fn.inputs[:2]  # a third input is the bias
     pads = _pads(p["padding"])
     # ONNX: OH = s*(H-1) + output_padding + d*(KH-1) + 1 - top - bottom; solve for the extra
     extra = [

@@ -8,7 +8,8 @@ spacing, and overlapping stamps add:
 
 which is exactly the gradient conv2d sends to its input (`conv.py`'s dx). So its backward is
 conv2d's forward: dy = conv2d(grad, w), and dw is the correlation of y with the windows of
-grad. The matrix products and im2col / col2im are conv.py's, shared.
+grad. The matrix products and im2col / col2im are conv_gemm.py's, shared; the bias is added in
+the last copy of the forward, as in conv2d.
 
 Read next: `pool.py`.
 """
@@ -18,9 +19,10 @@ from __future__ import annotations
 import numpy as np
 
 from tinygrad_cnn.ops import reference
-from tinygrad_cnn.ops.conv import (
-    _add_bias,
+from tinygrad_cnn.ops.conv import _bias
+from tinygrad_cnn.ops.conv_gemm import (
     _batch_last,
+    _channel_sums,
     _columns,
     _forward_gemm,
     _input_grad,
@@ -39,12 +41,15 @@ from tinygrad_cnn.tensor import Function, Tensor, as_tensor
 
 
 class ConvTranspose2dFn(Function):
-    """The adjoint (transpose) of Conv2dFn with respect to its input.
+    """The adjoint (transpose) of Conv2dFn with respect to its input, plus a bias.
 
     forward:   out = conv2d's dx for "grad" = y: each y[n,c,i,j] * w[c,o,u,v] is added onto
-               zp[n, o, i*s+u*d, j*s+v*d] (col2im of w^T @ y), then the padding is cut off
+               zp[n, o, i*s+u*d, j*s+v*d] (col2im of w^T @ y), then the padding is cut off;
+               then out[n,o,i,j] += b[o]
     backward:  dy = conv2d(grad, w) with the same stride, padding and dilation
                dw[c,o,u,v] = sum_{n,i,j} y[n,c,i,j] * gradp[n, o, i*s+u*d, j*s+v*d]
+               db[o]       = sum_{n,i,j} grad[n,o,i,j]
+    The bias input is optional: without it, forward and backward leave b out.
     """
 
     name = "conv_transpose2d"
@@ -53,6 +58,8 @@ class ConvTranspose2dFn(Function):
         self,
         y: np.ndarray,
         w: np.ndarray,
+        b: np.ndarray | None = None,
+        *,
         stride: Pair,
         padding: Padding,
         dilation: Pair,
@@ -63,19 +70,21 @@ class ConvTranspose2dFn(Function):
         self.y, self.w, self.args = y, w, (stride, padding, dilation, groups)
         (top, bottom), (left, right) = padding
         self.zp_shape = (N, out_shape[1], out_shape[2] + top + bottom, out_shape[3] + left + right)
-        return _input_grad(y, w, self.zp_shape, padding, stride, dilation)  # (N, O, OH, OW)
+        return _input_grad(y, w, self.zp_shape, padding, stride, dilation, bias=b)  # (N, O, OH, OW)
 
     def backward(self, grad: np.ndarray):
         stride, padding, dilation, groups = self.args
         N, _, H, W = self.y.shape
+        dy = dw = db = None
+        if len(self.needs_input_grad) == 3 and self.needs_input_grad[2]:
+            db = _channel_sums(grad)  # (O,)
         gradp = _padded(grad, padding, 0.0, "convt_gradp")  # (N, O, Hp, Wp)
         cols = _columns(gradp, self.w.shape[2:], stride, dilation, (H, W), groups)
-        dy = dw = None
         if self.needs_input_grad[1]:
             dw = _weight_grad(_batch_last(self.y, groups), cols, self.w.shape)
         if self.needs_input_grad[0]:
             dy = _forward_gemm(self.w, cols, N, (H, W))
-        return dy, dw
+        return (dy, dw) if len(self.needs_input_grad) == 2 else (dy, dw, db)
 
 
 def conv_transpose2d(
@@ -147,13 +156,14 @@ def conv_transpose2d(
             f"and padding {(ph, pw)} gives a non-positive output size {(OH, OW)}"
         )
     O = Og * groups
-    bias = _add_bias(op, O, bias)
+    fused, bias = _bias(op, O, bias, x, weight)
     # output_padding adds rows/columns at the bottom/right, first taken from the cut-off
     # padding, then beyond the last row a filter reaches (those receive only the bias)
     pads = ((ph, max(ph - extra[0], 0)), (pw, max(pw - extra[1], 0)))
     out = ConvTranspose2dFn.apply(
         x,
         weight,
+        *fused,
         stride=stride,
         padding=pads,
         dilation=dilation,
