@@ -321,6 +321,46 @@ def parallel(fn: Callable[[int, int], None], total: int, elements: int) -> None:
         raise error
 
 
+# An elementwise pass is done a block of this many elements of every array at a time, so a
+# temporary between two steps (relu's mask, then its product with grad) stays in cache and
+# memory is read and written once. NOTE: not smaller: every block costs a few us of Python
+# under the GIL, and at 16K elements two threads ran relu's backward on (64, 32, 28, 28)
+# slower than one (2.95 ms; at 128K: 1.18 ms on 2 threads, 2.26 on 1, numpy's
+# grad * (out > 0) 2.23).
+ELEMENTWISE_BLOCK = 1 << 17  # 512 KiB of float32 per array
+
+
+def elementwise(fn: Callable[..., None], out: np.ndarray, *arrays: np.ndarray) -> np.ndarray:
+    """Run fn(out_part, *parts) over matching parts of out and arrays (all of out's shape).
+
+    The parts are cache-sized blocks of the flattened arrays when all are C-contiguous (else
+    slices of the first axis), spread over get_num_threads() threads. fn must write only its
+    out_part. Returns out.
+
+    Example:
+        >>> x = np.arange(-3.0, 3.0)
+        >>> elementwise(lambda o, a: np.maximum(a, 0, out=o), np.empty_like(x), x)
+        array([0., 0., 0., 0., 1., 2.])
+    """
+    elements = out.size * (1 + len(arrays))
+    if not all(a.flags.c_contiguous for a in (out, *arrays)) and out.ndim > 0:
+
+        def run_rows(start: int, stop: int) -> None:  # slices start..stop of the first axis
+            fn(out[start:stop], *[a[start:stop] for a in arrays])
+
+        parallel(run_rows, out.shape[0], elements)
+        return out
+    flat = [a.reshape(-1) for a in (out, *arrays)]
+    size, block = out.size, ELEMENTWISE_BLOCK
+
+    def run_blocks(start: int, stop: int) -> None:  # blocks start..stop
+        for low in range(start * block, min(stop * block, size), block):
+            fn(*[a[low : low + block] for a in flat])
+
+    parallel(run_blocks, -(-size // block), elements)
+    return out
+
+
 # ----------------------------------------------------------------------------------------
 # Padding into scratch buffers
 # ----------------------------------------------------------------------------------------
