@@ -51,7 +51,8 @@ def _crop(xp: np.ndarray, padding: Padding) -> np.ndarray:
 #     (several times faster than np.where or np.copyto(..., where=...));
 #   - when the windows tile the input (kernel = stride), backward writes every cell of dx
 #     once: no zeroing, no additions;
-#   - forward and backward run in chunks of images on get_num_threads() threads (`parallel`).
+#   - forward and backward run over the (n, c) planes, split over get_num_threads() threads
+#     (`parallel`) and, within a thread, a cache-sized block of planes at a time.
 # Measured with `python -m benchmarks.threads --only maxpool` (see benchmarks/README.md).
 # ========================================================================================
 
@@ -70,61 +71,85 @@ class MaxPool2dFn(Function):
 
     def forward(self, x: np.ndarray, kernel: Pair, stride: Pair, padding: Padding) -> np.ndarray:
         self.x_shape, self.kernel, self.stride, self.padding = x.shape, kernel, stride, padding
-        xp = _padded(x, padding, -np.inf, "pool_xp")  # (N, C, Hp, Wp)
+        xp = np.ascontiguousarray(_padded(x, padding, -np.inf, "pool_xp"))  # (N, C, Hp, Wp)
         self.xp_shape = xp.shape
         self.out_size = tuple((n - k) // s + 1 for n, k, s in zip(xp.shape[2:], kernel, stride))
+        N, C = x.shape[:2]
         windows = im2col(xp, kernel, stride, (1, 1), self.out_size)  # (N, C, KH, KW, OH, OW)
+        windows = windows.reshape(N * C, *kernel, *self.out_size)  # a view: planes (n, c)
         KH, KW = kernel
-        out = np.empty((*x.shape[:2], *self.out_size), x.dtype)  # (N, C, OH, OW)
+        out = np.empty((N * C, *self.out_size), x.dtype)  # (N*C, OH, OW)
         self.arg = np.zeros(out.shape, np.uint8 if KH * KW <= 256 else np.int32)
 
-        def pool(start: int, stop: int) -> None:  # images start..stop
-            window, top, arg = windows[start:stop], out[start:stop], self.arg[start:stop]
-            np.copyto(top, window[:, :, 0, 0])
-            for tap in range(1, KH * KW):
-                values = window[:, :, tap // KW, tap % KW]
-                better = (values > top).view(np.uint8)  # strictly: on a tie the earlier tap wins
-                np.maximum(top, values, out=top)
-                # arg = tap where better, else unchanged. NOTE: unsigned arithmetic wraps
-                # around, so arg + 1 * (tap - arg) is tap even when tap - arg "goes negative";
-                # this is several times faster than np.where or np.copyto(..., where=better)
-                arg += better * (arg.dtype.type(tap) - arg)
-            if np.isnan(top).any():  # rare: send the gradient to the NaN (the last one)
-                for tap in range(KH * KW):
-                    arg[np.isnan(window[:, :, tap // KW, tap % KW])] = tap
+        def pool(start: int, stop: int) -> None:  # planes start..stop, a cache block at a time
+            for low in range(start, stop, self._block):
+                high = min(low + self._block, stop)
+                window, top, arg = windows[low:high], out[low:high], self.arg[low:high]
+                np.copyto(top, window[:, 0, 0])
+                for tap in range(1, KH * KW):
+                    values = window[:, tap // KW, tap % KW]
+                    better = (values > top).view(np.uint8)  # strictly: a tie keeps the earlier
+                    np.maximum(top, values, out=top)
+                    # arg = tap where better, else unchanged. NOTE: unsigned arithmetic wraps
+                    # around, so arg + 1 * (tap - arg) is tap even when tap - arg "goes
+                    # negative"; several times faster than np.where or np.copyto(where=)
+                    arg += better * (arg.dtype.type(tap) - arg)
+                if np.isnan(top).any():  # rare: send the gradient to the NaN (the last one)
+                    for tap in range(KH * KW):
+                        arg[np.isnan(window[:, tap // KW, tap % KW])] = tap
 
-        parallel(pool, out.shape[0], xp.size)
-        return out
+        parallel(pool, N * C, xp.size)
+        return out.reshape(N, C, *self.out_size)
+
+    @property
+    def _block(self) -> int:
+        """Planes per cache block: about POOL_BLOCK outputs, so out and arg stay in cache."""
+        return max(1, POOL_BLOCK // (self.out_size[0] * self.out_size[1]))
 
     def backward(self, grad: np.ndarray):
         (KH, KW), (sh, sw) = self.kernel, self.stride
         no_padding = self.xp_shape == self.x_shape
         OH, OW = self.out_size
+        N, C = self.x_shape[:2]
         taps = [_tap_slices((tap // KW, tap % KW), self.stride, self.out_size)
                 for tap in range(KH * KW)]  # fmt: skip
+        grad = grad.reshape(N * C, OH, OW)  # planes (n, c)
         if (KH, KW) == (sh, sw) and no_padding:
             # windows tile x without overlap: every cell of x is written once, so no zeroing
             # and no additions (k = s = 2 on even sizes is the reshape (OH, 2, OW, 2))
-            dx = np.empty(self.x_shape, grad.dtype)
+            dx = np.empty((N * C, *self.x_shape[2:]), grad.dtype)
 
-            def scatter(start: int, stop: int) -> None:  # images start..stop
-                part, arg, g = dx[start:stop], self.arg[start:stop], grad[start:stop]
-                part[:, :, OH * sh :] = 0  # rows and columns no window reached
-                part[:, :, :, OW * sw :] = 0
+            def scatter(start: int, stop: int) -> None:  # planes start..stop, block by block
+                for low in range(start, stop, self._block):
+                    high = min(low + self._block, stop)
+                    part, arg, g = dx[low:high], self.arg[low:high], grad[low:high]
+                    part[:, OH * sh :] = 0  # rows and columns no window reached
+                    part[:, :, OW * sw :] = 0
+                    for tap, (rows, cols) in enumerate(taps):
+                        np.multiply(g, arg == tap, out=part[:, rows, cols])
+
+            parallel(scatter, N * C, dx.size * 2)
+            return dx.reshape(self.x_shape)
+        dxp = np.zeros((N * C, *self.xp_shape[2:]), grad.dtype)
+
+        def add(start: int, stop: int) -> None:  # planes start..stop, block by block
+            for low in range(start, stop, self._block):
+                high = min(low + self._block, stop)
+                part, arg, g = dxp[low:high], self.arg[low:high], grad[low:high]
                 for tap, (rows, cols) in enumerate(taps):
-                    np.multiply(g, arg == tap, out=part[:, :, rows, cols])
+                    part[:, rows, cols] += g * (arg == tap)
 
-            parallel(scatter, dx.shape[0], dx.size * 2)
-            return dx
-        dxp = np.zeros(self.xp_shape, grad.dtype)
-
-        def add(start: int, stop: int) -> None:  # images start..stop
-            part, arg, g = dxp[start:stop], self.arg[start:stop], grad[start:stop]
-            for tap, (rows, cols) in enumerate(taps):
-                part[:, :, rows, cols] += g * (arg == tap)
-
-        parallel(add, dxp.shape[0], dxp.size * 2)
+        parallel(add, N * C, dxp.size * 2)
+        dxp = dxp.reshape(self.xp_shape)
         return dxp if no_padding else _crop(dxp, self.padding)
+
+
+# Outputs per cache block of max pooling: out, arg and the temporaries of one block stay in
+# cache through the KH*KW taps instead of streaming from memory once per tap. NOTE: measured
+# (2x2 fwd+bwd, 2 threads): (512, 8, 26, 26) 13.8 -> 10.5 ms against chunks of whole images,
+# (64, 32, 28, 28) about the same; at 8K outputs per block the many small calls contend for
+# the GIL and it took 25 ms.
+POOL_BLOCK = 1 << 17
 
 
 # ========================================================================================
