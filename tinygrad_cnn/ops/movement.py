@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_cnn.ops.windows import parallel
 from tinygrad_cnn.tensor import Function, Tensor, _shape_tuple, as_tensor
 
 
@@ -80,7 +81,23 @@ class ConcatFn(Function):
     def forward(self, *xs: np.ndarray, axis: int) -> np.ndarray:
         self.axis = axis
         self.bounds = np.cumsum([0] + [x.shape[axis] for x in xs])  # where each x_k starts
-        return np.concatenate(xs, axis=axis)
+        if axis == 0 or xs[0].ndim < 2 or len({x.dtype for x in xs}) > 1:
+            return np.concatenate(xs, axis=axis)
+        # NOTE: joined along a later axis (the U-Net's channels), the copy is split over the
+        # first axis and the threads (`parallel`); same numbers as np.concatenate
+        shape = list(xs[0].shape)
+        shape[axis] = int(self.bounds[-1])
+        out = np.empty(shape, xs[0].dtype)
+
+        def copy(start: int, stop: int) -> None:  # slices start..stop of the first axis
+            index = [slice(None)] * out.ndim  # this thread's own
+            for k, x in enumerate(xs):
+                index[axis] = slice(self.bounds[k], self.bounds[k + 1])
+                index[0] = slice(start, stop)
+                np.copyto(out[tuple(index)], x[start:stop])
+
+        parallel(copy, out.shape[0], out.size)
+        return out
 
     def backward(self, grad: np.ndarray):
         index = [slice(None)] * grad.ndim
