@@ -189,16 +189,36 @@ def _forward_gemm(
         # measured faster for large images (L >= 64*64: 1.1x) and for a memory-bound first
         # layer (K <= 16: 3x), slower otherwise, where one product for the batch wins
         per_image = cols.reshape(K, N, L).transpose(1, 0, 2)  # (N, C*KH*KW, OH*OW)
-        z = np.matmul(w.reshape(O, K), per_image).reshape(N, O, *out)
-        if bias is not None:
-            _add_channels(z, bias)
-        return z
+        w_matrix = w.reshape(O, K)
+        if O * K * L > SMALL_PRODUCT:
+            z = np.matmul(w_matrix, per_image).reshape(N, O, *out)
+            if bias is not None:
+                _add_channels(z, bias)
+            return z
+        # NOTE: products this small run on one core in BLAS (OpenBLAS threads a product only
+        # above 4 * 65536 multiply-adds): split the images over our threads instead, each
+        # calling BLAS on its share, the bias added right after. See SMALL_PRODUCT.
+        z = np.empty((N, O, L), np.result_type(w, cols))
+        column = None if bias is None else bias.reshape(O, 1)
+
+        def products(start: int, stop: int) -> None:  # images start..stop
+            np.matmul(w_matrix, per_image[start:stop], out=z[start:stop])
+            if column is not None:
+                z[start:stop] += column
+
+        parallel(products, N, z.size * K)
+        return z.reshape(N, O, *out)
     # the product lands in a scratch buffer: only its (N, O, ...) copy is kept
     result = _workspace("gemm", (G, O // G, cols.shape[2]), np.result_type(w, cols))
     np.matmul(w.reshape(G, O // G, -1), cols, out=result)
     z = np.empty((N, O, *out), result.dtype)
     _swap_leading(result.reshape(O, N, L), z.reshape(N, O, L), bias)  # (O, N, L) -> (N, O, L)
     return z
+
+
+# Per-image products up to this many multiply-adds run one per thread of ours (conv1 of the
+# LeNet step: 32 x 9 x 784); OpenBLAS runs each such call on one core anyway.
+SMALL_PRODUCT = 1 << 18
 
 
 # NOTE: with few filters (O <= 32) the product does only 2*O flops per element of cols, so

@@ -283,7 +283,8 @@ def parallel(fn: Callable[[int, int], None], total: int, elements: int) -> None:
     """Run fn(start, stop) over chunks that cover range(total), on get_num_threads() threads.
 
     fn must write disjoint parts of its outputs for disjoint ranges (e.g. a slice of the batch
-    or of the channels) and use no BLAS (which has threads of its own). `elements` is about
+    or of the channels) and call BLAS only for products small enough that BLAS runs them on
+    one thread (it has threads of its own). `elements` is about
     how many array elements the whole call touches: small calls run inline, undivided.
     The calling thread runs the last chunk itself; the first error of any chunk is raised.
 
