@@ -1,6 +1,6 @@
 """Where a training step's time goes, per Function, at 1 and at 2 threads.
 
-    python -m benchmarks.profile [--case lenet|unet] [--steps 20]
+    python -m benchmarks.profile [--case lenet|unet|mnist-cnn|all] [--steps 20]
 
 Every Function's forward and backward is wrapped with a timer, and so is `np.matmul` (the
 matrix products of convolution, which run in BLAS on every core); a Function's own time
@@ -133,12 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks import steps
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--case", choices=("lenet", "unet", "both"), default="both")
+    parser.add_argument("--case", choices=("lenet", "unet", "mnist-cnn", "all"), default="all")
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args(argv)
     harness.print_header(table=False)
-    makers = {"lenet": steps.lenet_case, "unet": steps.unet_case}
-    for name in ("lenet", "unet") if args.case == "both" else (args.case,):
+    makers = {"lenet": steps.lenet_case, "unet": steps.unet_case, "mnist-cnn": steps.mnist_cnn_case}
+    for name in makers if args.case == "all" else (args.case,):
         case = makers[name]()
         by_threads = {n: profile(case, n, args.steps) for n in (1, 2)}
         print_profile(case.name, by_threads)
