@@ -245,7 +245,10 @@ def _conv_forward(
     O, _, KH, KW = w.shape
     K = C * KH * KW
     few_filters = groups == 1 and O <= BLOCKED_MAX_FILTERS and get_num_threads() == 1
-    if few_filters and K * N * out[0] * out[1] > 4 * BLOCK_ELEMENTS:
+    # NOTE: only when one image fills a block: with small images (the course CNN's 11x11 at
+    # batch 512) the Python loop over images cost 5x (1 thread: 28.7 ms a step in conv2d
+    # forward, against 5.7 ms for the one product)
+    if few_filters and K * out[0] * out[1] >= BLOCK_ELEMENTS:
         return _blocked_forward(xp, w, stride, dilation, out, bias)
     cols = _columns(xp, (KH, KW), stride, dilation, out, groups, token)
     return _forward_gemm(w, cols, N, out, bias)
