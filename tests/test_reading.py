@@ -75,7 +75,7 @@ def read_next(path: Path) -> Path | None:
 
 
 def test_read_next_lines_follow_the_reading_order():
-    order = [ROOT / path for path, _ in track(1) + track(2)]
+    order = [ROOT / path for path, _ in track(1) + track(2) + track(3)]
     assert order[0] == PACKAGE / "tensor.py"
     wrong = []
     for here, there in zip(order, order[1:]):
@@ -99,7 +99,7 @@ def test_read_next_lines_never_loop():
 
 def test_track_line_counts_are_the_real_ones():
     text = GUIDE.read_text()
-    for number in (1, 2):
+    for number in (1, 2, 3):
         for path, stated in track(number, text):
             if path.endswith(".py"):
                 assert stated == code_lines(ROOT / path), f"{path}: {FIX}"

@@ -14,8 +14,10 @@ without a word. Two guards make that impossible:
   moved since its forward, as PyTorch does.
 
 What is not caught: a write through another view of the same memory made before the graph
-was recorded (numpy cannot freeze a base through its view). Read next: nothing; `tensor.py`
-calls these.
+was recorded (numpy cannot freeze a base through its view).
+
+Read next: `watch.py`, the engine's other hook (track 3 of docs/READING.md; `tensor.py` calls
+these).
 """
 
 from __future__ import annotations
