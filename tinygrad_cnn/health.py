@@ -13,7 +13,7 @@ module that owns parameters (a Conv2d, a Linear, a BatchNorm2d):
                   after the layer outputs as 0 for every example of the batch
     act_mean/std  mean and standard deviation of the layer's output on the batch
 
-The layer outputs are seen through `nn.module.watch_modules` (as `nn.summary` sees shapes),
+The layer outputs are seen through `nn.hooks.watch_modules` (as `nn.summary` sees shapes),
 installed only for the sampled step, so the other steps run at full speed.
 
 Read next: `train.py` (where `fit` calls this around a step).
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_cnn import nn
-from tinygrad_cnn.nn.module import watch_modules
+from tinygrad_cnn.nn.hooks import watch_modules
 
 HEALTHY_RATIO = (1e-4, 1e-2)  # the usual band for update / weight
 COLUMNS = (
