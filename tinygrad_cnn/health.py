@@ -204,6 +204,28 @@ class LayerHealth:
         return path
 
 
+def layer_health(model: Any, watch: bool | int | LayerHealth) -> LayerHealth | None:
+    """What `fit(watch=...)` asks for: None (False), every 50 steps (True), every n steps (n),
+    or the LayerHealth given.
+
+    Raises:
+        TypeError: watch is none of these.
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> layer_health(nn.Linear(2, 2), 10).every, layer_health(nn.Linear(2, 2), False)
+        (10, None)
+    """
+    if isinstance(watch, LayerHealth):
+        return watch
+    if watch is False or watch is None:
+        return None
+    if watch is True:
+        return LayerHealth(model)
+    if isinstance(watch, int):
+        return LayerHealth(model, every=watch)
+    raise TypeError(f"fit: watch must be a bool, a step count or a LayerHealth, got {watch!r}")
+
+
 def _dead_fraction(output: np.ndarray) -> float:
     """Fraction of channels (axis 1) that are 0 for every example and position of the batch."""
     if output.ndim < 2 or output.shape[0] == 0:

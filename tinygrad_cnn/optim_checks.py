@@ -15,7 +15,7 @@ An optimizer changes the model in place, so a bad value must be refused before a
 Non-finite gradient values are not refused: as in PyTorch, they are the training's business
 (see `detect_anomaly`).
 
-Read next: `train.py`, where the optimizer takes its steps.
+Read next: `train_guard.py`, which keeps a whole epoch of training all or nothing.
 """
 
 from __future__ import annotations
