@@ -16,8 +16,8 @@ without a word. Two guards make that impossible:
 What is not caught: a write through another view of the same memory made before the graph
 was recorded (numpy cannot freeze a base through its view).
 
-Read next: `watch.py`, the engine's other hook (track 3 of docs/READING.md; `tensor.py` calls
-these).
+Read next: `convert.py`, what the engine accepts as input (track 3 of docs/READING.md;
+`tensor.py` calls these).
 """
 
 from __future__ import annotations
@@ -116,4 +116,27 @@ def check_versions(fn: Any) -> None:
                 f"so the gradient would mix old and new values. Call backward before "
                 f"changing it (an optimizer step, `.data = ...`, load_state_dict), or run "
                 f"the forward again"
+            )
+
+
+def check_not_released(order: list) -> None:
+    """Refuse to run backward through nodes whose saved arrays an earlier backward freed.
+
+    Raises:
+        RuntimeError: saying to pass retain_graph=True to the first backward.
+    Example:
+        >>> from tinygrad_cnn import Tensor
+        >>> y = (Tensor([1.0], requires_grad=True) * 2).sum()
+        >>> y.backward()
+        >>> try:
+        ...     check_not_released(y._topological_order())
+        ... except RuntimeError as error:
+        ...     print(str(error)[:45])
+        backward: the graph's saved arrays were freed
+    """
+    for node in order:
+        if node._ctx is not None and getattr(node._ctx, "released", False):
+            raise RuntimeError(
+                "backward: the graph's saved arrays were freed by an earlier "
+                "backward; pass retain_graph=True to the first call"
             )
