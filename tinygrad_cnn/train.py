@@ -11,10 +11,10 @@
             optimizer.step()                  # move each parameter against its gradient
         history.append(evaluate(model, val_loader))   # model.eval(), no_grad(): no graph kept
 
-Metrics are looked up by name in `METRICS`, so a segmentation model can report `mean_iou` the
-same way a classifier reports `accuracy`. What is not the loop sits beside it, each piece
-called here at one line: `train_output.py` draws the progress bars and prints one line per
-epoch (rich lives there, at the edge: the engine, ops and layers never print),
+Metrics are looked up by name in `METRICS` (`metrics.py`), so a segmentation model can report
+`mean_iou` the same way a classifier reports `accuracy`. What is not the loop sits beside it,
+each piece called here at one line: `train_output.py` draws the progress bars and prints one
+line per epoch (rich lives there, at the edge: the engine, ops and layers never print),
 `train_guard.py` rolls back to the last finished epoch on Ctrl-C or a nan loss, and
 `health.py` watches each layer when asked to.
 
@@ -36,60 +36,11 @@ from tinygrad_cnn import ops
 from tinygrad_cnn.anomaly import detect_anomaly as anomaly_mode
 from tinygrad_cnn.health import LayerHealth, layer_health
 from tinygrad_cnn.history import History, format_logs  # noqa: F401 (re-exported)
-from tinygrad_cnn.metrics import mean_iou, pixel_accuracy
+from tinygrad_cnn.metrics import METRICS, accuracy, register_metric  # noqa: F401 (re-exported)
+from tinygrad_cnn.metrics import metric_functions as lookup_metrics
 from tinygrad_cnn.tensor import Tensor, no_grad
 from tinygrad_cnn.train_guard import EpochGuard, TrainingDiverged
 from tinygrad_cnn.train_output import EpochBar, TrainingOutput
-
-# ----------------------------------------------------------------------------------------
-# Metrics: name -> function(logits array, labels array) -> float
-# ----------------------------------------------------------------------------------------
-
-
-def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Fraction of examples whose highest logit is at their label (axis 1 holds the classes).
-
-    Example:
-        >>> accuracy(np.array([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0]]), np.array([0, 1, 1]))
-        0.6666666666666666
-    """
-    logits, labels = np.asarray(logits), np.asarray(labels)
-    if logits.ndim < 2 or logits.shape[:1] + logits.shape[2:] != labels.shape:
-        raise ValueError(
-            f"accuracy: logits {logits.shape} need labels of shape "
-            f"{logits.shape[:1] + logits.shape[2:]}, got {labels.shape}"
-        )
-    return float((logits.argmax(axis=1) == labels).mean())
-
-
-# fit and evaluate look metrics up here by name; segmentation code adds its own
-METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
-    "accuracy": accuracy,
-    "mean_iou": mean_iou,  # segmentation: IoU averaged over the foreground classes
-    "pixel_accuracy": pixel_accuracy,
-}
-
-
-def register_metric(name: str, function: Callable[[np.ndarray, np.ndarray], float]) -> None:
-    """Make `function(logits, labels) -> float` available to fit/evaluate as `name`.
-
-    Example:
-        >>> register_metric("mean_logit", lambda logits, labels: float(logits.mean()))
-        >>> METRICS["mean_logit"](np.ones((2, 3)), np.zeros(2))
-        1.0
-        >>> del METRICS["mean_logit"]
-    """
-    METRICS[name] = function
-
-
-def _metric_functions(metrics: Sequence[str]) -> dict[str, Callable]:
-    if isinstance(metrics, str):
-        metrics = (metrics,)
-    unknown = [name for name in metrics if name not in METRICS]
-    if unknown:
-        raise ValueError(f"fit: unknown metric {unknown[0]!r}; known: {', '.join(sorted(METRICS))}")
-    return {name: METRICS[name] for name in metrics}
-
 
 # ----------------------------------------------------------------------------------------
 # fit / evaluate / predict
@@ -154,7 +105,7 @@ def fit(
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"fit: epochs must be a positive int, got {epochs!r}")
-    metric_functions = _metric_functions(metrics)
+    metric_functions = lookup_metrics(metrics)
     health = layer_health(model, watch)  # None unless watching (health.py)
     output = TrainingOutput(console, verbose, health)  # bars and lines (train_output.py)
     history = History()
@@ -292,7 +243,7 @@ def score(
         >>> score(np.array([[2.0, 0.0], [0.0, 2.0]]), np.array([0, 0]))["accuracy"]
         0.5
     """
-    metric_functions = _metric_functions(metrics)
+    metric_functions = lookup_metrics(metrics)
     logits = np.asarray(logits)
     if not np.isfinite(logits).all():  # an argmax over nan is 0: a number, but a lie
         bad = int(logits.size - np.isfinite(logits).sum())
@@ -330,6 +281,6 @@ def evaluate(
         >>> round(result["loss"], 4), result["accuracy"]
         (0.1269, 1.0)
     """
-    _metric_functions(metrics)  # fail on an unknown name before running the model
+    lookup_metrics(metrics)  # fail on an unknown name before running the model
     logits, labels = predict(model, loader)
     return score(logits, labels, loss, metrics)
