@@ -90,6 +90,33 @@ def _unpin(t: Any) -> None:
             t._frozen = None
 
 
+def data_for_update(t: Any) -> np.ndarray:
+    """The array to change tensor t's values through, in place; counts the change.
+
+    Optimizers, BatchNorm statistics and `load_state_dict` write through it (as
+    `t.data_for_update()`). When a graph that has not run backward yet saved the current
+    array, the tensor first gets a writable copy: the graph keeps the values it saw, and its
+    backward will refuse to run (the version changed) instead of silently using the new values.
+
+    Example:
+        >>> from tinygrad_cnn import Tensor
+        >>> w = Tensor([1.0, 2.0], requires_grad=True)
+        >>> y = (w * w).sum()                # the graph saved w's array: now read-only
+        >>> w.data.flags.writeable
+        False
+        >>> data_for_update(w)[...] = 0      # an optimizer step before backward
+        >>> try:
+        ...     y.backward()
+        ... except RuntimeError as error:
+        ...     print(str(error)[:51])
+        backward: mul saved input 0 (a leaf of shape (2,))
+    """
+    if not t._data.flags.writeable:
+        t._data = t._data.copy()
+    t._version += 1
+    return t._data
+
+
 def check_versions(fn: Any) -> None:
     """Refuse to run fn.backward if an input's values changed since fn's forward saw them.
 

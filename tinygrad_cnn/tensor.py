@@ -266,29 +266,9 @@ class Tensor:
         self._version += 1
 
     def data_for_update(self) -> np.ndarray:
-        """The array to change this tensor's values through, in place; counts the change.
-
-        Optimizers, BatchNorm statistics and `load_state_dict` write through it. When a graph
-        that has not run backward yet saved the current array, the tensor first gets a
-        writable copy: the graph keeps the values it saw, and its backward will refuse to run
-        (the version changed) instead of silently using the new values.
-
-        Example:
-            >>> w = Tensor([1.0, 2.0], requires_grad=True)
-            >>> y = (w * w).sum()                # the graph saved w's array: now read-only
-            >>> w.data.flags.writeable
-            False
-            >>> w.data_for_update()[...] = 0     # an optimizer step before backward
-            >>> try:
-            ...     y.backward()
-            ... except RuntimeError as error:
-            ...     print(str(error)[:51])
-            backward: mul saved input 0 (a leaf of shape (2,))
-        """
-        if not self._data.flags.writeable:
-            self._data = self._data.copy()
-        self._version += 1
-        return self._data
+        """The array to change this tensor's values through, in place; counts the change (a
+        writable copy first, if a pending graph saved the current array: see saved.py)."""
+        return saved.data_for_update(self)
 
     # --- plain properties -------------------------------------------------------------
     @property
