@@ -28,7 +28,10 @@ from typing import Any
 
 import numpy as np
 
-_pin_lock = threading.Lock()  # pin counts of a tensor shared by threads stay exact
+# Pin counts of a tensor shared by threads stay exact. Reentrant: freeing memory inside the
+# lock can run other code on this thread (a finalizer, or the cyclic garbage collector
+# finalizing another graph's node), whose release takes the lock again.
+_pin_lock = threading.RLock()
 
 
 def freeze(fn: Any, inputs: tuple, out: np.ndarray) -> None:
