@@ -260,7 +260,7 @@ def export(
         >>> [node.op_type for node in onnx.load(path).graph.node]
         ['Conv', 'Relu', 'MaxPool', 'Conv', 'Relu', 'MaxPool', 'Reshape', 'Gemm', 'Relu', 'Gemm']
     """
-    from tinygrad_cnn.checkpoint import write_atomically
+    from tinygrad_cnn.files import write_atomically
 
     proto = to_onnx(model, example_input, dynamic_batch)
     path = Path(path)

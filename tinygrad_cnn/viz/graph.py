@@ -32,7 +32,7 @@ from typing import Any
 
 import graphviz
 
-from tinygrad_cnn.checkpoint import write_atomically
+from tinygrad_cnn.files import write_atomically
 from tinygrad_cnn.tensor import Tensor
 from tinygrad_cnn.viz.build import (
     Drawing,
