@@ -122,3 +122,25 @@ def test_a_user_array_given_to_a_tensor_is_protected_while_saved():
     y.backward()
     array[0] = 9.0
     np.testing.assert_array_equal(w.grad, [1.0, 2.0])
+
+
+def test_a_graph_freed_during_a_release_does_not_deadlock():
+    """Freeing memory can run other code at any point: a finalizer, or the cyclic garbage
+    collector finalizing another graph's node, whose release takes the pin lock too. Here the
+    old array of `w` is freed inside the lock `y`'s release holds, and its finalizer drops
+    another graph: that must not wait forever for the lock its own thread holds."""
+    import threading
+    import weakref
+
+    def work():
+        w = Tensor(np.ones(3), requires_grad=True)
+        y = w + 1  # pins w's array (add keeps no array of its own)
+        others = [Tensor(np.ones(3), requires_grad=True) * 3]  # another pending graph
+        w.data = np.zeros(3)  # replaced: the pinned old array lives on only for y's graph
+        weakref.finalize(w._frozen, others.clear)  # when it is freed, drop the other graph
+        del y  # y's node releases w: frees the old array inside the lock
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "a release deadlocked on its own lock"

@@ -138,7 +138,7 @@ def test_watch_records_every_layer_and_names_a_layer_without_gradient(tmp_path, 
 
 
 def test_watching_leaves_training_unchanged_and_removes_its_hook():
-    from tinygrad_cnn.nn import module as module_file
+    from tinygrad_cnn.nn import hooks
 
     images, labels = _blobs()
     runs = []
@@ -149,7 +149,7 @@ def test_watching_leaves_training_unchanged_and_removes_its_hook():
         runs.append(model.state_dict())
     for key in runs[0]:
         np.testing.assert_array_equal(runs[0][key], runs[1][key])
-    assert module_file._forward_hooks.hooks == ()
+    assert hooks.forward_hooks.hooks == ()
     with pytest.raises(ValueError, match="every must be an int >= 1"):
         LayerHealth(_mlp(), every=0)
 

@@ -13,7 +13,7 @@ module that owns parameters (a Conv2d, a Linear, a BatchNorm2d):
                   after the layer outputs as 0 for every example of the batch
     act_mean/std  mean and standard deviation of the layer's output on the batch
 
-The layer outputs are seen through `nn.module.watch_modules` (as `nn.summary` sees shapes),
+The layer outputs are seen through `nn.hooks.watch_modules` (as `nn.summary` sees shapes),
 installed only for the sampled step, so the other steps run at full speed.
 
 Read next: `train.py` (where `fit` calls this around a step).
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_cnn import nn
-from tinygrad_cnn.nn.module import watch_modules
+from tinygrad_cnn.nn.hooks import watch_modules
 
 HEALTHY_RATIO = (1e-4, 1e-2)  # the usual band for update / weight
 COLUMNS = (
@@ -202,6 +202,28 @@ class LayerHealth:
             writer.writeheader()
             writer.writerows(self.rows)
         return path
+
+
+def layer_health(model: Any, watch: bool | int | LayerHealth) -> LayerHealth | None:
+    """What `fit(watch=...)` asks for: None (False), every 50 steps (True), every n steps (n),
+    or the LayerHealth given.
+
+    Raises:
+        TypeError: watch is none of these.
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> layer_health(nn.Linear(2, 2), 10).every, layer_health(nn.Linear(2, 2), False)
+        (10, None)
+    """
+    if isinstance(watch, LayerHealth):
+        return watch
+    if watch is False or watch is None:
+        return None
+    if watch is True:
+        return LayerHealth(model)
+    if isinstance(watch, int):
+        return LayerHealth(model, every=watch)
+    raise TypeError(f"fit: watch must be a bool, a step count or a LayerHealth, got {watch!r}")
 
 
 def _dead_fraction(output: np.ndarray) -> float:

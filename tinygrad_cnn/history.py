@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from tinygrad_cnn.checkpoint import json_safe
+from tinygrad_cnn.files import json_safe
 
 # ----------------------------------------------------------------------------------------
 # History: one dict per epoch

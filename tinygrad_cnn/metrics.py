@@ -1,4 +1,4 @@
-"""Segmentation metrics: the confusion matrix and what it tells (IoU, Dice, pixel accuracy).
+"""Metrics: the confusion matrix and what it tells (IoU, Dice, pixel accuracy), and accuracy.
 
 These measure a finished prediction, so they are plain numpy with no gradient. Everything
 comes from one C x C confusion matrix, counted in a single `np.bincount`:
@@ -19,11 +19,15 @@ because the background covers most pixels and would make any model look good.
 Logits become class ids with `predict_classes`: (N, 1, H, W) logits are one foreground class
 (pixel on when logit > 0, i.e. sigmoid > 0.5), (N, C, H, W) logits take the argmax over C.
 
+Every metric `fit` and `evaluate` report is looked up by name in `METRICS` (at the bottom of
+this file), so a segmentation model reports `mean_iou` the way a classifier reports `accuracy`.
+
 Read next: `ops/segmentation.py` (the Dice loss, the differentiable cousin of Dice).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -193,3 +197,61 @@ def segmentation_report(confusion: np.ndarray) -> dict[str, Any]:
         "mean_iou_with_background": _nanmean(iou),
         "pixel_accuracy": float(np.trace(confusion) / max(confusion.sum(), 1)),
     }
+
+
+# ----------------------------------------------------------------------------------------
+# Metrics by name, as fit and evaluate take them: function(logits array, labels array) -> float
+# ----------------------------------------------------------------------------------------
+
+
+def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of examples whose highest logit is at their label (axis 1 holds the classes).
+
+    Example:
+        >>> accuracy(np.array([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0]]), np.array([0, 1, 1]))
+        0.6666666666666666
+    """
+    logits, labels = np.asarray(logits), np.asarray(labels)
+    if logits.ndim < 2 or logits.shape[:1] + logits.shape[2:] != labels.shape:
+        raise ValueError(
+            f"accuracy: logits {logits.shape} need labels of shape "
+            f"{logits.shape[:1] + logits.shape[2:]}, got {labels.shape}"
+        )
+    return float((logits.argmax(axis=1) == labels).mean())
+
+
+# fit and evaluate look metrics up here by name; segmentation code adds its own
+METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "accuracy": accuracy,
+    "mean_iou": mean_iou,  # segmentation: IoU averaged over the foreground classes
+    "pixel_accuracy": pixel_accuracy,
+}
+
+
+def register_metric(name: str, function: Callable[[np.ndarray, np.ndarray], float]) -> None:
+    """Make `function(logits, labels) -> float` available to fit/evaluate as `name`.
+
+    Example:
+        >>> register_metric("mean_logit", lambda logits, labels: float(logits.mean()))
+        >>> METRICS["mean_logit"](np.ones((2, 3)), np.zeros(2))
+        1.0
+        >>> del METRICS["mean_logit"]
+    """
+    METRICS[name] = function
+
+
+def metric_functions(metrics: Sequence[str] | str) -> dict[str, Callable]:
+    """The functions of the metrics named (one name or several), looked up in METRICS.
+
+    Raises:
+        ValueError: an unknown name, listing the known ones.
+    Example:
+        >>> list(metric_functions("accuracy"))
+        ['accuracy']
+    """
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    unknown = [name for name in metrics if name not in METRICS]
+    if unknown:
+        raise ValueError(f"fit: unknown metric {unknown[0]!r}; known: {', '.join(sorted(METRICS))}")
+    return {name: METRICS[name] for name in metrics}

@@ -20,12 +20,10 @@ valid. They write through `p.data_for_update()`, which counts the change: a grap
 the old values and has not run backward yet then refuses to (see `Tensor.data`). A parameter
 whose grad is None is skipped.
 
-All or nothing: every hyperparameter is checked when it is set (a NaN, an infinity, a string or
-a value out of range is refused, naming the argument), and `step()` checks every gradient
-(an array of its parameter's shape and dtype) before it changes any parameter or any state,
-so one bad gradient leaves the model and the optimizer exactly as they were. Non-finite
-gradient values are not refused: as in PyTorch, they are the training's business
-(see `detect_anomaly`).
+All or nothing: every hyperparameter is checked when it is set, and `step()` checks every
+gradient before it changes any parameter or any state, so one bad value leaves the model and
+the optimizer exactly as they were. The checks live in `optim_checks.py`, so that this file
+holds only the update rules.
 
 Read next: `train.py` (learning-rate schedules, which change lr between epochs, are in
 `schedules.py`).
@@ -39,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_cnn import optim_checks
 from tinygrad_cnn.nn.checks import check_number
 from tinygrad_cnn.tensor import Tensor
 
@@ -67,21 +66,8 @@ class Optimizer:
     _hyper: tuple[str, ...] = ("lr",)
 
     def __init__(self, params: Iterable[Tensor], lr: float):
-        name = type(self).__name__
-        if isinstance(params, Tensor):
-            raise TypeError(
-                f"{name}: params must be an iterable of Tensors, such as "
-                f"model.parameters(), got a single Tensor"
-            )
-        unique: dict[int, Tensor] = {}
-        for p in params:
-            if not isinstance(p, Tensor):
-                raise TypeError(f"{name}: params must be Tensors, got {type(p).__name__}")
-            unique.setdefault(id(p), p)  # a parameter listed twice is updated once
-        if not unique:
-            raise ValueError(f"{name}: got an empty parameter list")
-        self.params: list[Tensor] = list(unique.values())
-        self.lr = check_number(name, "lr", lr)
+        self.params: list[Tensor] = optim_checks.unique_params(type(self).__name__, params)
+        self.lr = check_number(type(self).__name__, "lr", lr)
         self.state: list[dict[str, Any]] = [{} for _ in self.params]
         self._scratch: list[list[np.ndarray]] = [[] for _ in self.params]
 
@@ -101,50 +87,16 @@ class Optimizer:
         raise NotImplementedError
 
     def check_hyperparameters(self, values: dict[str, Any]) -> dict[str, Any]:
-        """The hyperparameters in `values`, checked (subclasses add their own rules).
+        """The hyperparameters in `values`, checked (`optim_checks.py`; override to add rules).
 
         Raises:
             TypeError, ValueError: as `check_number`, naming the hyperparameter.
         """
-        values = dict(values)
-        if "lr" in values:
-            values["lr"] = check_number(type(self).__name__, "lr", values["lr"])
-        return values
+        return optim_checks.check_hyperparameters(self, values)
 
     def checked_grads(self) -> list[np.ndarray | None]:
-        """Every parameter's `.grad`, after checking them all: call it before changing anything.
-
-        A gradient must be a numpy array of its parameter's shape and dtype (numpy would
-        broadcast a (1, 3) gradient over a (4, 3) parameter without a word). The hyperparameters
-        are checked again too, since a schedule or a user may have set them since.
-
-        Raises:
-            TypeError: a gradient that is not an ndarray, or not of its parameter's dtype.
-            ValueError: a gradient of the wrong shape, or a hyperparameter out of range.
-        """
-        name = type(self).__name__
-        self.check_hyperparameters(self.hyperparameters())
-        grads = []
-        for i, p in enumerate(self.params):
-            g = p.grad
-            if g is not None:
-                if not isinstance(g, np.ndarray):
-                    raise TypeError(
-                        f"{name}.step: parameter {i} {p.shape} has a .grad of type "
-                        f"{type(g).__name__}, expected an np.ndarray; nothing was updated"
-                    )
-                if g.shape != p.shape:
-                    raise ValueError(
-                        f"{name}.step: parameter {i} has shape {p.shape} but its .grad has "
-                        f"shape {g.shape}; nothing was updated"
-                    )
-                if g.dtype != p.dtype:
-                    raise TypeError(
-                        f"{name}.step: parameter {i} {p.shape} is {p.dtype} but its .grad is "
-                        f"{g.dtype}; nothing was updated"
-                    )
-            grads.append(g)
-        return grads
+        """Every parameter's `.grad`, all checked before anything changes (`optim_checks.py`)."""
+        return optim_checks.checked_grads(self)
 
     def hyperparameters(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._hyper}
@@ -170,36 +122,7 @@ class Optimizer:
                 not match its parameter's (naming the parameter index and both shapes), or a
                 hyperparameter out of range.
         """
-        name = type(self).__name__
-        if not isinstance(state_dict, dict):
-            raise TypeError(
-                f"{name}.load_state_dict: expected the dict optimizer.state_dict() returns, "
-                f"got {type(state_dict).__name__}"
-            )
-        groups = state_dict.get("param_groups", [])
-        if len(groups) != 1:
-            raise ValueError(f"{name}.load_state_dict: expected 1 param group, got {len(groups)}")
-        count = len(groups[0].get("params", []))
-        if count != len(self.params):
-            raise ValueError(
-                f"{name}.load_state_dict: the state is for {count} parameters, "
-                f"this optimizer has {len(self.params)}"
-            )
-        for i, entry in state_dict.get("state", {}).items():
-            if not 0 <= int(i) < len(self.params):
-                raise ValueError(
-                    f"{name}.load_state_dict: state for parameter {i}, but "
-                    f"there are only {len(self.params)}"
-                )
-            for key, value in entry.items():
-                shape = np.shape(value)
-                if isinstance(value, np.ndarray) and shape != self.params[int(i)].shape:
-                    raise ValueError(
-                        f"{name}.load_state_dict: {key!r} of parameter {i} has "
-                        f"shape {shape}, the parameter has "
-                        f"{self.params[int(i)].shape}"
-                    )
-        hyper = self.check_hyperparameters({k: groups[0][k] for k in self._hyper if k in groups[0]})
+        hyper = optim_checks.check_state_dict(self, state_dict)
         for key, value in hyper.items():
             setattr(self, key, value)
         self.state = [{} for _ in self.params]
@@ -255,27 +178,6 @@ class SGD(Optimizer):
         )
         for key, value in hyper.items():
             setattr(self, key, value)
-
-    def check_hyperparameters(self, values: dict[str, Any]) -> dict[str, Any]:
-        values = super().check_hyperparameters(values)
-        for key in ("momentum", "weight_decay"):
-            if key in values:
-                values[key] = check_number("SGD", key, values[key])
-        if "dampening" in values:
-            values["dampening"] = check_number("SGD", "dampening", values["dampening"], high=1.0)
-        if "nesterov" in values:
-            nesterov = values["nesterov"]
-            if not isinstance(nesterov, (bool, np.bool_)):
-                raise TypeError(f"SGD: nesterov must be True or False, got {nesterov!r}")
-            momentum = values.get("momentum", getattr(self, "momentum", 0.0))
-            dampening = values.get("dampening", getattr(self, "dampening", 0.0))
-            if nesterov and (momentum <= 0 or dampening != 0):
-                raise ValueError(
-                    f"SGD: nesterov needs momentum > 0 and dampening = 0, got "
-                    f"momentum={momentum}, dampening={dampening}"
-                )
-            values["nesterov"] = bool(nesterov)
-        return values
 
     def step(self) -> None:
         grads = self.checked_grads()  # all checked before any parameter changes
@@ -340,22 +242,6 @@ class Adam(Optimizer):
         hyper = self.check_hyperparameters(dict(betas=betas, eps=eps, weight_decay=weight_decay))
         for key, value in hyper.items():
             setattr(self, key, value)
-
-    def check_hyperparameters(self, values: dict[str, Any]) -> dict[str, Any]:
-        values = super().check_hyperparameters(values)
-        name = type(self).__name__
-        for key in ("eps", "weight_decay"):
-            if key in values:
-                values[key] = check_number(name, key, values[key])
-        if "betas" in values:
-            betas = values["betas"]
-            if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-                raise TypeError(f"{name}: betas must be a pair of numbers, got {betas!r}")
-            values["betas"] = tuple(
-                check_number(name, f"betas[{k}]", b, high=1.0, high_open=True)
-                for k, b in enumerate(betas)
-            )
-        return values
 
     def step(self) -> None:
         grads = self.checked_grads()  # all checked before any parameter or state changes

@@ -14,8 +14,10 @@ without a word. Two guards make that impossible:
   moved since its forward, as PyTorch does.
 
 What is not caught: a write through another view of the same memory made before the graph
-was recorded (numpy cannot freeze a base through its view). Read next: nothing; `tensor.py`
-calls these.
+was recorded (numpy cannot freeze a base through its view).
+
+Read next: `convert.py`, what the engine accepts as input (track 3 of docs/READING.md;
+`tensor.py` calls these).
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ from typing import Any
 
 import numpy as np
 
-_pin_lock = threading.Lock()  # pin counts of a tensor shared by threads stay exact
+# Pin counts of a tensor shared by threads stay exact. Reentrant: freeing memory inside the
+# lock can run other code on this thread (a finalizer, or the cyclic garbage collector
+# finalizing another graph's node), whose release takes the lock again.
+_pin_lock = threading.RLock()
 
 
 def freeze(fn: Any, inputs: tuple, out: np.ndarray) -> None:
@@ -88,6 +93,33 @@ def _unpin(t: Any) -> None:
             t._frozen = None
 
 
+def data_for_update(t: Any) -> np.ndarray:
+    """The array to change tensor t's values through, in place; counts the change.
+
+    Optimizers, BatchNorm statistics and `load_state_dict` write through it (as
+    `t.data_for_update()`). When a graph that has not run backward yet saved the current
+    array, the tensor first gets a writable copy: the graph keeps the values it saw, and its
+    backward will refuse to run (the version changed) instead of silently using the new values.
+
+    Example:
+        >>> from tinygrad_cnn import Tensor
+        >>> w = Tensor([1.0, 2.0], requires_grad=True)
+        >>> y = (w * w).sum()                # the graph saved w's array: now read-only
+        >>> w.data.flags.writeable
+        False
+        >>> data_for_update(w)[...] = 0      # an optimizer step before backward
+        >>> try:
+        ...     y.backward()
+        ... except RuntimeError as error:
+        ...     print(str(error)[:51])
+        backward: mul saved input 0 (a leaf of shape (2,))
+    """
+    if not t._data.flags.writeable:
+        t._data = t._data.copy()
+    t._version += 1
+    return t._data
+
+
 def check_versions(fn: Any) -> None:
     """Refuse to run fn.backward if an input's values changed since fn's forward saw them.
 
@@ -114,4 +146,27 @@ def check_versions(fn: Any) -> None:
                 f"so the gradient would mix old and new values. Call backward before "
                 f"changing it (an optimizer step, `.data = ...`, load_state_dict), or run "
                 f"the forward again"
+            )
+
+
+def check_not_released(order: list) -> None:
+    """Refuse to run backward through nodes whose saved arrays an earlier backward freed.
+
+    Raises:
+        RuntimeError: saying to pass retain_graph=True to the first backward.
+    Example:
+        >>> from tinygrad_cnn import Tensor
+        >>> y = (Tensor([1.0], requires_grad=True) * 2).sum()
+        >>> y.backward()
+        >>> try:
+        ...     check_not_released(y._topological_order())
+        ... except RuntimeError as error:
+        ...     print(str(error)[:45])
+        backward: the graph's saved arrays were freed
+    """
+    for node in order:
+        if node._ctx is not None and getattr(node._ctx, "released", False):
+            raise RuntimeError(
+                "backward: the graph's saved arrays were freed by an earlier "
+                "backward; pass retain_graph=True to the first call"
             )

@@ -12,10 +12,13 @@ gradient is complete: the sum over every path from the loss (the multivariate ch
          mul -> z -> sum -> loss         backward:  dloss/dz = 1
     w --/                                           dloss/dx = dloss/dz * w,  dloss/dw = ... * x
 
-Two guards sit beside it, each in a small file of its own that a first reading can skip:
+What guards and watches the engine sits beside it, each in a small file of its own that a
+first reading can skip (track 3 of docs/READING.md), called from here at one line:
 `saved.py` keeps the arrays a graph saved exactly as forward saw them (so an in-place edit
-raises instead of bending a gradient), and `watch.py` lets tools watch forward and backward
-in the engine's real order. State that persists between calls is per thread.
+raises instead of bending a gradient), `convert.py` turns lists and numbers into tensors and
+checks the gradient backward starts from, `hooks.py` runs a tensor's gradient hooks, and
+`watch.py` lets tools watch forward and backward in the engine's real order. State that
+persists between calls is per thread.
 
 Read next: `ops/elementwise.py` (the simplest Functions), then `ops/__init__.py` for the
 table of every op's derivative.
@@ -25,12 +28,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from tinygrad_cnn import saved
+from tinygrad_cnn import convert, hooks, saved
+from tinygrad_cnn.convert import as_tensor  # noqa: F401 (re-export: the ops import it from here)
 from tinygrad_cnn.watch import watch_backward, watch_forward, watchers  # noqa: F401 (re-export)
 
 # ----------------------------------------------------------------------------------------
@@ -211,18 +215,6 @@ class Function:
 # ----------------------------------------------------------------------------------------
 
 
-def _as_array(data: Any) -> np.ndarray:
-    """float32/float64 arrays are kept as they are (no copy); anything else becomes float32."""
-    if isinstance(data, Tensor):
-        return data.data
-    if isinstance(data, (np.ndarray, np.generic)) and data.dtype in (np.float32, np.float64):
-        return np.asarray(data)
-    array = np.asarray(data)
-    if array.dtype.kind == "c":  # casting would silently drop the imaginary part
-        raise TypeError(f"Tensor: complex values are not supported, got dtype {array.dtype}")
-    return array.astype(np.float32, copy=False)
-
-
 class Tensor:
     """An n-dimensional array that remembers how it was computed.
 
@@ -254,7 +246,7 @@ class Tensor:
     _hooks: dict | None = None
 
     def __init__(self, data: Any, requires_grad: bool = False):
-        self._data: np.ndarray = _as_array(data)
+        self._data: np.ndarray = convert.as_array(data)  # checked (convert.py)
         self.requires_grad = bool(requires_grad)
         self.grad: np.ndarray | None = None
         self._ctx: Function | None = None  # the Function that produced this tensor, if any
@@ -270,33 +262,13 @@ class Tensor:
 
     @data.setter
     def data(self, value: Any) -> None:
-        self._data = _as_array(value)
+        self._data = convert.as_array(value)
         self._version += 1
 
     def data_for_update(self) -> np.ndarray:
-        """The array to change this tensor's values through, in place; counts the change.
-
-        Optimizers, BatchNorm statistics and `load_state_dict` write through it. When a graph
-        that has not run backward yet saved the current array, the tensor first gets a
-        writable copy: the graph keeps the values it saw, and its backward will refuse to run
-        (the version changed) instead of silently using the new values.
-
-        Example:
-            >>> w = Tensor([1.0, 2.0], requires_grad=True)
-            >>> y = (w * w).sum()                # the graph saved w's array: now read-only
-            >>> w.data.flags.writeable
-            False
-            >>> w.data_for_update()[...] = 0     # an optimizer step before backward
-            >>> try:
-            ...     y.backward()
-            ... except RuntimeError as error:
-            ...     print(str(error)[:51])
-            backward: mul saved input 0 (a leaf of shape (2,))
-        """
-        if not self._data.flags.writeable:
-            self._data = self._data.copy()
-        self._version += 1
-        return self._data
+        """The array to change this tensor's values through, in place; counts the change (a
+        writable copy first, if a pending graph saved the current array: see saved.py)."""
+        return saved.data_for_update(self)
 
     # --- plain properties -------------------------------------------------------------
     @property
@@ -337,48 +309,10 @@ class Tensor:
         self._retain_grad = True
         return self
 
-    def register_hook(self, hook: Callable[[np.ndarray], np.ndarray | None]) -> _HookHandle:
-        """Call `hook(grad)` when backward has this tensor's complete gradient (as PyTorch).
-
-        A hook that returns an array replaces the gradient (the same shape): what flows on to
-        the inputs, and what a leaf accumulates into `.grad`. Works on leaves and intermediate
-        tensors; hooks run in the order they were registered.
-
-        Returns:
-            a handle whose `remove()` unregisters the hook.
-        Raises:
-            RuntimeError: this tensor does not require grad, so backward never reaches it.
-        Example:
-            >>> x = Tensor([1.0, 2.0], requires_grad=True)
-            >>> y = x * 3
-            >>> handle = y.register_hook(lambda grad: grad * 10)   # scale what flows back
-            >>> y.sum().backward()
-            >>> x.grad
-            array([30., 30.], dtype=float32)
-            >>> handle.remove()
-        """
-        if not self.requires_grad:
-            raise RuntimeError(
-                "register_hook: this tensor does not require grad, so backward never reaches it"
-            )
-        if self._hooks is None:
-            self._hooks = {}
-        handle = _HookHandle(self._hooks)
-        self._hooks[handle] = hook
-        return handle
-
-    def _gradient_after_hooks(self, grad: np.ndarray) -> np.ndarray:
-        for hook in list(self._hooks.values()):
-            replaced = hook(grad)
-            if replaced is not None:
-                replaced = np.asarray(replaced, dtype=self.dtype)
-                if replaced.shape != self.shape:
-                    raise ValueError(
-                        f"backward: a hook returned a gradient of shape {replaced.shape} "
-                        f"for a tensor of shape {self.shape}"
-                    )
-                grad = replaced
-        return grad
+    def register_hook(self, hook: Callable[[np.ndarray], np.ndarray | None]) -> Any:
+        """Call `hook(grad)` when backward has this tensor's complete gradient; a returned
+        array replaces it. Returns a handle whose `remove()` unregisters it (see hooks.py)."""
+        return hooks.register_hook(self, hook)
 
     def zero_grad(self) -> None:
         self.grad = None
@@ -411,32 +345,10 @@ class Tensor:
             ValueError: grad omitted for a tensor of more than one element, or of wrong shape.
             RuntimeError: self does not require grad, or the graph was already freed.
         """
-        if not self.requires_grad:
-            raise RuntimeError(
-                "backward: this tensor does not require grad; "
-                "no input it was computed from has requires_grad=True"
-            )
-        if grad is None:
-            if self.data.size != 1:
-                raise ValueError(
-                    f"backward: grad can be omitted only for a one-element tensor, "
-                    f"got shape {self.shape}; pass grad= of that shape"
-                )
-            grad = np.ones(self.shape, dtype=self.dtype)
-        grad = grad.data if isinstance(grad, Tensor) else np.asarray(grad, dtype=self.dtype)
-        if grad.shape != self.shape:
-            raise ValueError(
-                f"backward: grad of shape {grad.shape} given for a tensor of shape {self.shape}"
-            )
-
+        grad = convert.initial_grad(self, grad)  # checked: shape, or 1 for a scalar
         order = self._topological_order()
-        for node in order:
-            if node._ctx is not None and getattr(node._ctx, "released", False):
-                raise RuntimeError(
-                    "backward: the graph's saved arrays were freed by an earlier "
-                    "backward; pass retain_graph=True to the first call"
-                )
-        grads: dict[Tensor, np.ndarray] = {self: grad.astype(self.dtype, copy=False)}
+        saved.check_not_released(order)  # a second backward needs retain_graph=True
+        grads: dict[Tensor, np.ndarray] = {self: grad}
         for node in reversed(order):  # the loss first, then each node after all its users
             fn = node._ctx
             g = grads.pop(node, None)  # popped: its buffer is freed as soon as it is used
@@ -444,8 +356,8 @@ class Tensor:
                 if fn is not None and not retain_graph:
                     fn.release()
                 continue
-            if node._hooks:
-                g = node._gradient_after_hooks(g)
+            if node._hooks:  # see hooks.py
+                g = hooks.run_hooks(node, g)
             if fn is None or node._retain_grad:
                 node._accumulate(g)
             if fn is None:
@@ -551,45 +463,6 @@ class Tensor:
     @property
     def T(self) -> Tensor:
         return ops.transpose(self)
-
-
-class _HookHandle:
-    """What `Tensor.register_hook` returns: `remove()` unregisters the hook."""
-
-    def __init__(self, hooks: dict) -> None:
-        self._hooks = hooks
-
-    def remove(self) -> None:
-        self._hooks.pop(self, None)
-
-
-def as_tensor(value: Any, like: Tensor | None = None) -> Tensor:
-    """`value` as a Tensor. Python numbers take `like`'s dtype, so float32 stays float32.
-
-    Raises:
-        TypeError: value is not a Tensor, an array, a list/tuple or a number.
-
-    Example:
-        >>> as_tensor(2, like=Tensor(np.zeros(3))).dtype
-        dtype('float64')
-        >>> as_tensor([1, 2]).data
-        array([1., 2.], dtype=float32)
-    """
-    if isinstance(value, Tensor):
-        return value
-    real = isinstance(value, (int, float, bool, np.number)) and not np.iscomplexobj(value)
-    if like is not None and real:  # (a complex scalar goes on to Tensor, which refuses it)
-        return Tensor(np.asarray(value, dtype=like.dtype))
-    if isinstance(value, (int, float, bool, list, tuple, np.ndarray, np.number)):
-        return Tensor(value)
-    raise TypeError(f"expected a Tensor, an array or a number, got {type(value).__name__}")
-
-
-def _shape_tuple(shape: Sequence[Any]) -> tuple[int, ...]:
-    """Accept `reshape(2, 3)` and `reshape((2, 3))` alike."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return tuple(shape)
 
 
 # ops imports Tensor and Function from this module, so it can only be imported once both

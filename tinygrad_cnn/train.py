@@ -11,12 +11,12 @@
             optimizer.step()                  # move each parameter against its gradient
         history.append(evaluate(model, val_loader))   # model.eval(), no_grad(): no graph kept
 
-with a rich progress bar per epoch (batches, running loss, images/s, time left) and one summary
-line per epoch; when stdout is not a terminal (a CI log, a pipe) it prints only the summary
-lines. Metrics are looked up by name in `METRICS`, so a segmentation model can report
-`mean_iou` the same way a classifier reports `accuracy`.
-
-rich is imported here, at the edge: the engine, ops and layers never print.
+Metrics are looked up by name in `METRICS` (`metrics.py`), so a segmentation model can report
+`mean_iou` the same way a classifier reports `accuracy`. What is not the loop sits beside it,
+each piece called here at one line: `train_output.py` draws the progress bars and prints one
+line per epoch (rich lives there, at the edge: the engine, ops and layers never print),
+`train_guard.py` rolls back to the last finished epoch on Ctrl-C or a nan loss, and
+`health.py` watches each layer when asked to.
 
 Read next: `ops/conv.py`, how convolution gets fast (track 2 of docs/READING.md); or
 `checkpoint.py`, which saves what `fit` trained.
@@ -31,92 +31,16 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
-from rich.console import Console, Group
-from rich.live import Live
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from tinygrad_cnn import ops
-from tinygrad_cnn.health import HealthPanel, LayerHealth, format_row
-from tinygrad_cnn.history import History, format_logs
-from tinygrad_cnn.metrics import mean_iou, pixel_accuracy
+from tinygrad_cnn.anomaly import detect_anomaly as anomaly_mode
+from tinygrad_cnn.health import LayerHealth, layer_health
+from tinygrad_cnn.history import History, format_logs  # noqa: F401 (re-exported)
+from tinygrad_cnn.metrics import METRICS, accuracy, register_metric  # noqa: F401 (re-exported)
+from tinygrad_cnn.metrics import metric_functions as lookup_metrics
 from tinygrad_cnn.tensor import Tensor, no_grad
-
-# ----------------------------------------------------------------------------------------
-# Metrics: name -> function(logits array, labels array) -> float
-# ----------------------------------------------------------------------------------------
-
-
-def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Fraction of examples whose highest logit is at their label (axis 1 holds the classes).
-
-    Example:
-        >>> accuracy(np.array([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0]]), np.array([0, 1, 1]))
-        0.6666666666666666
-    """
-    logits, labels = np.asarray(logits), np.asarray(labels)
-    if logits.ndim < 2 or logits.shape[:1] + logits.shape[2:] != labels.shape:
-        raise ValueError(
-            f"accuracy: logits {logits.shape} need labels of shape "
-            f"{logits.shape[:1] + logits.shape[2:]}, got {labels.shape}"
-        )
-    return float((logits.argmax(axis=1) == labels).mean())
-
-
-# fit and evaluate look metrics up here by name; segmentation code adds its own
-METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
-    "accuracy": accuracy,
-    "mean_iou": mean_iou,  # segmentation: IoU averaged over the foreground classes
-    "pixel_accuracy": pixel_accuracy,
-}
-
-
-def register_metric(name: str, function: Callable[[np.ndarray, np.ndarray], float]) -> None:
-    """Make `function(logits, labels) -> float` available to fit/evaluate as `name`.
-
-    Example:
-        >>> register_metric("mean_logit", lambda logits, labels: float(logits.mean()))
-        >>> METRICS["mean_logit"](np.ones((2, 3)), np.zeros(2))
-        1.0
-        >>> del METRICS["mean_logit"]
-    """
-    METRICS[name] = function
-
-
-def _metric_functions(metrics: Sequence[str]) -> dict[str, Callable]:
-    if isinstance(metrics, str):
-        metrics = (metrics,)
-    unknown = [name for name in metrics if name not in METRICS]
-    if unknown:
-        raise ValueError(f"fit: unknown metric {unknown[0]!r}; known: {', '.join(sorted(METRICS))}")
-    return {name: METRICS[name] for name in metrics}
-
-
-# ----------------------------------------------------------------------------------------
-# Output: a rich progress bar on a terminal, plain lines elsewhere
-# ----------------------------------------------------------------------------------------
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=30),
-        MofNCompleteColumn(),
-        TextColumn("loss [cyan]{task.fields[loss]}"),
-        TextColumn("{task.fields[speed]} img/s"),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,  # the bar gives way to the epoch's summary line
-    )
-
+from tinygrad_cnn.train_guard import EpochGuard, TrainingDiverged
+from tinygrad_cnn.train_output import EpochBar, TrainingOutput
 
 # ----------------------------------------------------------------------------------------
 # fit / evaluate / predict
@@ -124,24 +48,6 @@ def _progress(console: Console) -> Progress:
 
 LossFunction = Callable[[Tensor, Any], Tensor]
 Callback = Callable[[int, dict], Any]
-
-
-class TrainingDiverged(RuntimeError):
-    """fit's error when the loss stops being finite; the model holds the last finished epoch.
-
-    Attributes: what ('loss' or 'val_loss'), value ('nan', 'inf'), epoch, step (None for
-    validation) and history (the finished epochs).
-
-    Example:
-        >>> str(TrainingDiverged("loss", float("nan"), epoch=1, step=3))
-        'loss became nan at epoch 1, step 3'
-    """
-
-    def __init__(self, what: str, value: float, epoch: int, step: int | None = None):
-        self.what, self.value, self.epoch, self.step = what, str(value), epoch, step
-        self.history: History = History()
-        where = f"epoch {epoch}" + (f", step {step}" if step is not None else "")
-        super().__init__(f"{what} became {value} at {where}")
 
 
 def fit(
@@ -154,7 +60,7 @@ def fit(
     metrics: Sequence[str] = ("accuracy",),
     callbacks: Sequence[Callback] = (),
     verbose: bool = True,
-    console: Console | None = None,
+    console: Any = None,
     scheduler: Any = None,
     watch: bool | int | LayerHealth = False,
     detect_anomaly: bool = False,
@@ -199,30 +105,23 @@ def fit(
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"fit: epochs must be a positive int, got {epochs!r}")
-    metric_functions = _metric_functions(metrics)
-    health = _layer_health(model, watch)
-    console = console or Console()
-    show_bar = verbose and console.is_terminal
+    metric_functions = lookup_metrics(metrics)
+    health = layer_health(model, watch)  # None unless watching (health.py)
+    output = TrainingOutput(console, verbose, health)  # bars and lines (train_output.py)
     history = History()
     history.health = health
     for callback in callbacks:
         if hasattr(callback, "on_train_begin"):
             callback.on_train_begin(model, optimizer)
-    finished = _snapshot(model, optimizer, scheduler)
-    anomaly = _anomaly_mode() if detect_anomaly else contextlib.nullcontext()
-    with anomaly:
+    # Ctrl-C or a nan loss puts everything back to the last finished epoch (train_guard.py)
+    guard = EpochGuard(model, optimizer, scheduler, history, report=output.interrupted)
+    with anomaly_mode() if detect_anomaly else contextlib.nullcontext():
         for epoch in range(1, epochs + 1):
-            try:
+            title, stop = f"epoch {epoch}/{epochs}", False
+            with guard.epoch(epoch):
+                bar = output.bar(title, _length(train_loader))
                 logs = _train_one_epoch(
-                    model,
-                    train_loader,
-                    optimizer,
-                    loss,
-                    metric_functions,
-                    epoch,
-                    f"epoch {epoch}/{epochs}",
-                    console if show_bar else None,
-                    health,
+                    model, train_loader, optimizer, loss, metric_functions, epoch, bar, health
                 )
                 logs = {"epoch": epoch, **logs}
                 if val_loader is not None:
@@ -233,122 +132,62 @@ def fit(
                     logs["lr"] = scheduler.get_last_lr()[0]  # the lr this epoch trained with
                     scheduler.step()
                 history.append(logs)
-                finished = _snapshot(model, optimizer, scheduler)
-                if verbose:
-                    _print_epoch(console, f"epoch {epoch}/{epochs}", logs, health)
-                # NOTE: callbacks (e.g. a per-epoch checkpoint) run inside the try, so a Ctrl-C
-                # that lands while one runs still stops cleanly
-                if any([callback(epoch, logs) is True for callback in callbacks]):
-                    break
-            except KeyboardInterrupt:
-                if len(history) < epoch:  # stopped inside the epoch: drop its half-done updates
-                    _restore(model, optimizer, scheduler, finished)
-                history.interrupted = True
-                if verbose:
-                    console.print(
-                        f"interrupted during epoch {epoch}: keeping the weights and optimizer "
-                        f"state of the {len(history)} finished epoch(s)",
-                        highlight=False,
-                    )
+                guard.commit()
+                output.epoch(title, logs)
+                # NOTE: callbacks (e.g. a per-epoch checkpoint) run inside the guard, so a
+                # Ctrl-C that lands while one runs still stops cleanly
+                stop = any([callback(epoch, logs) is True for callback in callbacks])
+            if history.interrupted:
                 return history
-            except TrainingDiverged as error:
-                _restore(model, optimizer, scheduler, finished)
-                error.history = history
-                raise
-            finally:
-                if health is not None:
-                    health.close()
+            if stop:
+                break
     for callback in callbacks:
-        message = callback.on_train_end(history) if hasattr(callback, "on_train_end") else None
-        if message and verbose:
-            console.print(message, highlight=False, soft_wrap=True)
+        if hasattr(callback, "on_train_end"):
+            output.say(callback.on_train_end(history))
     return history
 
 
-def _layer_health(model: Any, watch: bool | int | LayerHealth) -> LayerHealth | None:
-    if isinstance(watch, LayerHealth):
-        return watch
-    if watch is False or watch is None:
-        return None
-    if watch is True:
-        return LayerHealth(model)
-    if isinstance(watch, int):
-        return LayerHealth(model, every=watch)
-    raise TypeError(f"fit: watch must be a bool, a step count or a LayerHealth, got {watch!r}")
-
-
-def _anomaly_mode() -> Any:
-    from tinygrad_cnn import detect_anomaly  # the engine's checker of every op and gradient
-
-    return detect_anomaly()
-
-
-def _print_epoch(console: Console, title: str, logs: dict, health: LayerHealth | None) -> None:
-    figures = format_logs(logs)
-    if console.is_terminal:
-        console.print(f"[bold]{title}[/bold]  {figures}", highlight=False, soft_wrap=True)
-    else:
-        print(f"{title}  {figures}", flush=True)  # plain lines for logs and pipes
-    if health is None:
-        return
-    for row in health.latest():
-        console.print(f"  {format_row(row)}", highlight=False, soft_wrap=True)
-    for warning in health.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
-    health.warnings.clear()
-
-
 def _train_one_epoch(
-    model, loader, optimizer, loss, metric_functions, epoch, title, console, health
-):
+    model: Any,
+    loader: Iterable,
+    optimizer: Any,
+    loss: LossFunction,
+    metric_functions: dict[str, Callable],
+    epoch: int,
+    bar: EpochBar,
+    health: LayerHealth | None,
+) -> dict[str, float]:
     """One pass over the loader; returns the epoch's mean loss, metrics, time and speed."""
     model.train()
     total_images, total_loss = 0, 0.0
     metric_sums = dict.fromkeys(metric_functions, 0.0)
     start = time.perf_counter()
-    steps = _length(loader)
-    progress = live = None
-    if console is not None:
-        progress = _progress(console)
-        task = progress.add_task(title, total=steps, loss="-", speed="-")
-        if health is not None:  # the layer table lives under the bar
-            live = Live(Group(progress, HealthPanel(health)), console=console, transient=True)
-            live.start()
-        else:
-            progress.start()
-    try:
-        for step, (images, labels) in enumerate(loader, start=1):
+    with bar:
+        try:
+            for step, (images, labels) in enumerate(loader, start=1):
+                if health is not None:
+                    health.begin_step(epoch, last=step == bar.total)
+                logits = model(Tensor(images))
+                value = loss(logits, labels)
+                loss_value = value.item()
+                if not math.isfinite(loss_value):  # stop before a nan reaches the weights
+                    raise TrainingDiverged("loss", loss_value, epoch, step)
+                optimizer.zero_grad()
+                value.backward()
+                if health is not None:
+                    health.after_backward()
+                optimizer.step()
+                if health is not None:
+                    health.after_step()
+                count = len(images)
+                total_images += count
+                total_loss += loss_value * count  # weighted, so a short last batch counts less
+                for name, function in metric_functions.items():
+                    metric_sums[name] += function(logits.data, np.asarray(labels)) * count
+                bar.advance(total_images, total_loss / total_images)
+        finally:
             if health is not None:
-                health.begin_step(epoch, last=step == steps)
-            logits = model(Tensor(images))
-            value = loss(logits, labels)
-            loss_value = value.item()
-            if not math.isfinite(loss_value):  # stop before a nan reaches the weights
-                raise TrainingDiverged("loss", loss_value, epoch, step)
-            optimizer.zero_grad()
-            value.backward()
-            if health is not None:
-                health.after_backward()
-            optimizer.step()
-            if health is not None:
-                health.after_step()
-            count = len(images)
-            total_images += count
-            total_loss += loss_value * count  # weighted, so a short last batch counts less
-            for name, function in metric_functions.items():
-                metric_sums[name] += function(logits.data, np.asarray(labels)) * count
-            if progress is not None:
-                speed = total_images / (time.perf_counter() - start)
-                progress.update(
-                    task, advance=1, loss=f"{total_loss / total_images:.4f}", speed=f"{speed:,.0f}"
-                )
-                if live is not None:
-                    live.refresh()
-    finally:
-        if live is not None:
-            live.stop()
-        elif progress is not None:
-            progress.stop()
+                health.close()  # a step that ended early leaves no forward hook behind
     if total_images == 0:
         raise ValueError("fit: the training loader yielded no batches")
     seconds = time.perf_counter() - start
@@ -358,28 +197,11 @@ def _train_one_epoch(
     return logs
 
 
-def _length(loader) -> int | None:
+def _length(loader: Iterable) -> int | None:
     try:
         return len(loader)
     except TypeError:
         return None  # a plain generator: the bar shows no total
-
-
-def _snapshot(model, optimizer, scheduler) -> dict[str, Any]:
-    """Copies of everything an epoch changes: weights, optimizer state, scheduler position."""
-    return {
-        "model": {name: np.array(value, copy=True) for name, value in model.state_dict().items()},
-        "optimizer": optimizer.state_dict() if hasattr(optimizer, "state_dict") else None,
-        "scheduler": dict(scheduler.state_dict()) if scheduler is not None else None,
-    }
-
-
-def _restore(model, optimizer, scheduler, snapshot: dict[str, Any]) -> None:
-    model.load_state_dict(snapshot["model"])
-    if snapshot["optimizer"] is not None:
-        optimizer.load_state_dict(snapshot["optimizer"])
-    if snapshot["scheduler"] is not None:
-        scheduler.load_state_dict(snapshot["scheduler"])
 
 
 def predict(model: Any, loader: Iterable) -> tuple[np.ndarray, np.ndarray]:
@@ -421,7 +243,7 @@ def score(
         >>> score(np.array([[2.0, 0.0], [0.0, 2.0]]), np.array([0, 0]))["accuracy"]
         0.5
     """
-    metric_functions = _metric_functions(metrics)
+    metric_functions = lookup_metrics(metrics)
     logits = np.asarray(logits)
     if not np.isfinite(logits).all():  # an argmax over nan is 0: a number, but a lie
         bad = int(logits.size - np.isfinite(logits).sum())
@@ -459,6 +281,6 @@ def evaluate(
         >>> round(result["loss"], 4), result["accuracy"]
         (0.1269, 1.0)
     """
-    _metric_functions(metrics)  # fail on an unknown name before running the model
+    lookup_metrics(metrics)  # fail on an unknown name before running the model
     logits, labels = predict(model, loader)
     return score(logits, labels, loss, metrics)

@@ -5,7 +5,8 @@ explorer) register a callback here rather than walking the graph a second time, 
 report is the engine's real order. Watchers are per thread, like the rest of the engine's
 state; with none registered, each op and each backward step pays one empty loop.
 
-Read next: nothing; `tensor.py` is where these callbacks are called.
+Read next: `ops/loss_checks.py`, where bad labels are caught (`tensor.py` is where these
+callbacks are called).
 """
 
 from __future__ import annotations

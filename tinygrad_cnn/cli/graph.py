@@ -335,7 +335,7 @@ def micrograd_expression(backward: bool = True) -> Tensor:
 
     g = 24.7041, dg/da = 138.8338, dg/db = 645.5773, as micrograd prints them.
     """
-    from tinygrad_cnn.viz.build import walk
+    from tinygrad_cnn.walk import walk
 
     a = Tensor(np.float64(-4.0), requires_grad=True)
     b = Tensor(np.float64(2.0), requires_grad=True)

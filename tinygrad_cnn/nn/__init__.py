@@ -5,6 +5,8 @@ init.py        PyTorch's and Keras' initialisations, manual_seed
 layers.py      Linear, Conv2d, ConvTranspose2d, BatchNorm2d  (layers with weights)
 activation.py  ReLU, Sigmoid, Tanh, Identity, Flatten, MaxPool2d, AvgPool2d, Upsample, Dropout
 checks.py      the argument checks layers and optimizers share
+hooks.py       the module scope (graph drawings box tensors by module), watch_modules
+state.py       load_state_dict's checks: all or nothing
 summary.py     summary(model, input_shape): the layer table with parameter formulas
 """
 

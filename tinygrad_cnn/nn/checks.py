@@ -144,4 +144,89 @@ def layer_input(x: Any, layer: str) -> Tensor:
         raise TypeError(f"{layer}: {error}") from None
 
 
-__all__ = ["check_number", "check_size", "check_flag", "check_padding", "layer_input", "pair"]
+def check_channels(owner: str, in_channels: Any, out_channels: Any, groups: Any) -> None:
+    """A convolution's channel counts: positive ints, both divisible by `groups`.
+
+    Raises:
+        TypeError: a count that is not an int. ValueError: a count below 1, or not divisible.
+    Example:
+        >>> check_channels("Conv2d", 3, 4, groups=2)
+        Traceback (most recent call last):
+        ...
+        ValueError: Conv2d: in_channels=3 and out_channels=4 must both be divisible by groups=2
+    """
+    check_size(owner, in_channels=in_channels, out_channels=out_channels, groups=groups)
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(
+            f"{owner}: in_channels={in_channels} and out_channels="
+            f"{out_channels} must both be divisible by groups={groups}"
+        )
+
+
+def check_output_padding(output_padding: Any, stride: tuple[int, int]) -> tuple[int, int]:
+    """ConvTranspose2d's output_padding as a pair of ints >= 0, each smaller than the stride
+    (as in PyTorch: a larger one would add rows no input pixel reaches).
+
+    Example:
+        >>> check_output_padding(1, (2, 2))
+        (1, 1)
+        >>> check_output_padding(2, (2, 2))
+        Traceback (most recent call last):
+        ...
+        ValueError: ConvTranspose2d: output_padding (2, 2) must be smaller than the stride (2, 2)
+    """
+    pads = pair(output_padding, "output_padding", "ConvTranspose2d", minimum=0)
+    if any(o >= s for o, s in zip(pads, stride)):
+        raise ValueError(
+            f"ConvTranspose2d: output_padding {pads} must be smaller than the stride {stride}"
+        )
+    return pads
+
+
+def check_batch_norm(num_features: Any, eps: Any, momentum: Any) -> None:
+    """BatchNorm2d's arguments: num_features >= 1, eps > 0, momentum in [0, 1] or None.
+
+    Example:
+        >>> check_batch_norm(3, eps=0.0, momentum=0.1)
+        Traceback (most recent call last):
+        ...
+        ValueError: BatchNorm2d: eps must be > 0, got 0.0
+    """
+    check_size("BatchNorm2d", num_features=num_features)
+    check_number("BatchNorm2d", "eps", eps)
+    if eps <= 0:
+        raise ValueError(f"BatchNorm2d: eps must be > 0, got {eps!r}")
+    if momentum is not None:
+        check_number("BatchNorm2d", "momentum", momentum, high=1.0)
+
+
+def image_input(
+    x: Any, layer: str, label: str, channels: int, what: str = "input channels"
+) -> Tensor:
+    """x as a Tensor of shape (N, channels, H, W); the errors name the layer as `label`.
+
+    Raises:
+        TypeError: x is not a Tensor, an array or a list (as `layer_input`).
+        ValueError: x is not 4-D, or has another number of channels.
+    Example:
+        >>> image_input(np.zeros((2, 1, 5, 5)), "Conv2d", "Conv2d(1 -> 8)", 1).shape
+        (2, 1, 5, 5)
+        >>> image_input(np.zeros((2, 3, 5, 5)), "Conv2d", "Conv2d(1 -> 8)", 1)
+        Traceback (most recent call last):
+        ...
+        ValueError: Conv2d(1 -> 8) expected 1 input channels, got 3 (input shape (2, 3, 5, 5))
+    """
+    x = layer_input(x, layer)
+    if x.ndim != 4:
+        raise ValueError(f"{label} expected a 4-D input (N, C, H, W), got {x.shape}")
+    if x.shape[1] != channels:
+        raise ValueError(
+            f"{label} expected {channels} {what}, got {x.shape[1]} (input shape {x.shape})"
+        )
+    return x
+
+
+__all__ = [
+    "check_number", "check_size", "check_flag", "check_padding", "layer_input", "pair",
+    "check_channels", "check_output_padding", "check_batch_norm", "image_input",
+]  # fmt: skip

@@ -17,10 +17,13 @@ import numpy as np
 from tinygrad_cnn import ops
 from tinygrad_cnn.nn import init
 from tinygrad_cnn.nn.checks import (
+    check_batch_norm,
+    check_channels,
     check_flag,
-    check_number,
+    check_output_padding,
     check_padding,
     check_size,
+    image_input,
     layer_input,
     pair,
 )
@@ -97,12 +100,7 @@ class _ConvBase(Module):
         bias: bool,
     ) -> bool:
         name = type(self).__name__
-        check_size(name, in_channels=in_channels, out_channels=out_channels, groups=groups)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"{name}: in_channels={in_channels} and out_channels="
-                f"{out_channels} must both be divisible by groups={groups}"
-            )
+        check_channels(name, in_channels, out_channels, groups)
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size = pair(kernel_size, "kernel_size", name)  # the ops' own checks
         self.stride = pair(stride, "stride", name)
@@ -111,16 +109,9 @@ class _ConvBase(Module):
         return check_flag(name, "bias", bias)
 
     def _check_input(self, x: Tensor) -> Tensor:
-        x = layer_input(x, type(self).__name__)
-        label = f"{type(self).__name__}({self.in_channels} -> {self.out_channels})"
-        if x.ndim != 4:
-            raise ValueError(f"{label} expected a 4-D input (N, C, H, W), got {x.shape}")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"{label} expected {self.in_channels} input channels, "
-                f"got {x.shape[1]} (input shape {x.shape})"
-            )
-        return x
+        name = type(self).__name__
+        label = f"{name}({self.in_channels} -> {self.out_channels})"
+        return image_input(x, name, label, self.in_channels)  # (N, in_channels, H, W)
 
     def extra_repr(self) -> str:
         text = (
@@ -233,12 +224,7 @@ class ConvTranspose2d(_ConvBase):
         if isinstance(padding, str):
             raise ValueError(f"ConvTranspose2d: padding must be an int or a pair, got {padding!r}")
         bias = self._setup(in_channels, out_channels, kernel_size, stride, padding, 1, 1, bias)
-        self.output_padding = pair(output_padding, "output_padding", "ConvTranspose2d", minimum=0)
-        if any(o >= s for o, s in zip(self.output_padding, self.stride)):
-            raise ValueError(
-                f"ConvTranspose2d: output_padding {self.output_padding} must be smaller than "
-                f"the stride {self.stride}"
-            )
+        self.output_padding = check_output_padding(output_padding, self.stride)
         KH, KW = self.kernel_size
         self.weight = _empty(in_channels, out_channels, KH, KW)
         self.bias = _empty(out_channels) if bias else None
@@ -285,12 +271,7 @@ class BatchNorm2d(Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1):
         super().__init__()
-        check_size("BatchNorm2d", num_features=num_features)
-        check_number("BatchNorm2d", "eps", eps)
-        if eps <= 0:
-            raise ValueError(f"BatchNorm2d: eps must be > 0, got {eps!r}")
-        if momentum is not None:
-            check_number("BatchNorm2d", "momentum", momentum, high=1.0)
+        check_batch_norm(num_features, eps, momentum)
         C = num_features
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.weight = Parameter(init.new_array((C,), np.float32, fill=1.0))
@@ -300,15 +281,8 @@ class BatchNorm2d(Module):
         self.register_buffer("num_batches_tracked", init.new_array((), np.int64, fill=0))
 
     def forward(self, x: Tensor) -> Tensor:
-        x = layer_input(x, "BatchNorm2d")
         label = f"BatchNorm2d({self.num_features})"
-        if x.ndim != 4:
-            raise ValueError(f"{label} expected a 4-D input (N, C, H, W), got {x.shape}")
-        if x.shape[1] != self.num_features:
-            raise ValueError(
-                f"{label} expected {self.num_features} channels, got "
-                f"{x.shape[1]} (input shape {x.shape})"
-            )
+        x = image_input(x, "BatchNorm2d", label, self.num_features, what="channels")
         momentum = self.momentum
         if momentum is None:  # a plain average over every batch so far
             momentum = 1.0 / (float(self.num_batches_tracked) + 1)

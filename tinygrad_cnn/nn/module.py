@@ -11,76 +11,24 @@ walking the attributes in the order they were assigned, recursively, so
             self.fc = Linear(4, 2)          # -> parameters 'fc.weight', 'fc.bias'
 
 is all a model needs. Calling a module runs its `forward` inside `module_scope(self)`, so every
-tensor it creates knows which module made it (the graph drawings box them by module).
+tensor it creates knows which module made it (the graph drawings box them by module); that
+scope and the forward watchers are in `nn/hooks.py`, and the checks `load_state_dict` makes
+before it changes anything are in `nn/state.py`.
 
 Read next: `nn/layers.py` (and `nn/init.py` for how their weights start).
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
-from tinygrad_cnn.tensor import Tensor, thread_state
-
-
-@contextlib.contextmanager
-def module_scope(module: Any):
-    """Record `module` as the innermost scope of tensors created in the `with` body.
-
-    Each entry is one call, numbered, so a module called twice is drawn as two boxes. The
-    scope is per thread (it lives in the engine's `thread_state`, which every new tensor
-    copies into `t._scope` and `t._calls`).
-
-    Example:
-        >>> with module_scope("outer"), module_scope("inner"):
-        ...     t = Tensor([1.0])
-        >>> t._scope, len(t._calls)
-        (('outer', 'inner'), 2)
-    """
-    state = thread_state
-    outer, outer_calls = state.scope, state.calls
-    state.call_serial += 1
-    state.scope, state.calls = outer + (module,), outer_calls + (state.call_serial,)
-    try:
-        yield
-    finally:
-        state.scope, state.calls = outer, outer_calls
-
-
-class _ForwardHooks(threading.local):
-    def __init__(self) -> None:
-        self.hooks: tuple[Callable[[Module, Any], None], ...] = ()
-
-
-_forward_hooks = _ForwardHooks()  # per thread, as every other piece of engine state
-
-
-@contextlib.contextmanager
-def watch_modules(hook: Callable[[Module, Any], None]):
-    """In this thread, call `hook(module, output)` after every module's forward.
-
-    `nn.summary` uses it to see each layer's output shape without the layers knowing.
-
-    Example:
-        >>> from tinygrad_cnn import nn
-        >>> seen = []
-        >>> with watch_modules(lambda module, out: seen.append(type(module).__name__)):
-        ...     _ = nn.Sequential(nn.Linear(2, 2), nn.ReLU())(Tensor([[1.0, 2.0]]))
-        >>> seen
-        ['Linear', 'ReLU', 'Sequential']
-    """
-    outer = _forward_hooks.hooks
-    _forward_hooks.hooks = (*outer, hook)
-    try:
-        yield hook
-    finally:
-        _forward_hooks.hooks = outer
+from tinygrad_cnn.nn.hooks import forward_hooks, module_scope, watch_modules  # noqa: F401
+from tinygrad_cnn.nn.state import load_state_dict
+from tinygrad_cnn.tensor import Tensor
 
 
 class Parameter(Tensor):
@@ -137,7 +85,7 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         with module_scope(self):  # tensors made inside remember this module (for viz)
             out = self.forward(*args, **kwargs)
-        for hook in _forward_hooks.hooks:
+        for hook in forward_hooks.hooks:  # usually none (nn.summary, health.py watch)
             hook(self, out)
         return out
 
@@ -298,51 +246,7 @@ class Module:
                 checkpoint with `checkpoint.load_weights(model, path)`).
             ValueError: naming each missing/unexpected key, or a key and both shapes.
         """
-        if isinstance(state, (str, bytes)) or hasattr(state, "__fspath__"):  # a path
-            raise TypeError(
-                f"load_state_dict into {type(self).__name__}: got the path {state!r}, not a "
-                f"state_dict; to read a checkpoint file use "
-                f"tinygrad_cnn.checkpoint.load_weights(model, path)"
-            )
-        if not (hasattr(state, "keys") and hasattr(state, "__getitem__")):
-            raise TypeError(
-                f"load_state_dict into {type(self).__name__}: expected a dict of arrays "
-                f"(as state_dict() returns), got {type(state).__name__}"
-            )
-        targets = self._state_arrays()
-        missing = [key for key in targets if key not in state]
-        unexpected = [key for key in state if key not in targets]
-        problems = []
-        if strict and missing:
-            problems.append(f"missing keys {missing}")
-        if strict and unexpected:
-            problems.append(f"unexpected keys {unexpected}")
-        values = {}
-        for key, target in targets.items():
-            if key not in state:
-                continue
-            value = np.asarray(state[key])
-            if not np.issubdtype(value.dtype, np.number) and value.dtype != bool:
-                problems.append(f"{key!r} holds {value.dtype} values, not numbers")
-            elif value.shape != target.shape:
-                problems.append(
-                    f"{key!r} has shape {value.shape} in the state_dict but "
-                    f"{target.shape} in the model"
-                )
-            values[key] = value
-        if problems:
-            raise ValueError(
-                f"load_state_dict into {type(self).__name__}: "
-                + "; ".join(problems)
-                + "; nothing was loaded"
-            )
-        parameters = dict(self.named_parameters())
-        for key, value in values.items():
-            if key in parameters:  # counted, and safe for a graph that saved the old values
-                parameters[key].data_for_update()[...] = value
-            else:
-                targets[key][...] = value  # a buffer, in place
-        return missing, unexpected
+        return load_state_dict(self, state, strict)  # all checked first (nn/state.py)
 
     # --- printing -------------------------------------------------------------------------
     def extra_repr(self) -> str:

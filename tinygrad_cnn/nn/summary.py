@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tinygrad_cnn.nn import module as module_file
+from tinygrad_cnn.nn.hooks import watch_modules
 from tinygrad_cnn.nn.layers import BatchNorm2d, Conv2d, ConvTranspose2d, Linear
 from tinygrad_cnn.nn.module import Module, Parameter
 from tinygrad_cnn.tensor import Tensor, no_grad
@@ -216,7 +216,7 @@ def summary(model: Module, input_shape: tuple[int, ...]) -> Summary:
     modes = [(m, m.training) for m in model.modules()]
     try:
         model.eval()
-        with no_grad(), module_file.watch_modules(record):
+        with no_grad(), watch_modules(record):
             model(Tensor(np.zeros((1, *input_shape), dtype=dtype)))
     except (ValueError, TypeError) as error:
         raise ValueError(

@@ -36,6 +36,7 @@ import numpy as np
 
 from tinygrad_cnn.onnx.rules import RULES, Graph
 from tinygrad_cnn.tensor import Tensor, enable_grad
+from tinygrad_cnn.walk import walk
 
 OPSET = 17
 INSTALL_HINT = "pip install 'tinygrad_cnn[onnx]'"
@@ -57,23 +58,6 @@ def _onnx() -> Any:
 # ----------------------------------------------------------------------------------------
 
 
-def _recorded_order(output: Tensor) -> list[Tensor]:
-    """Every tensor the output was computed from, each after its inputs (iterative DFS)."""
-    order, seen, stack = [], set(), [(output, False)]
-    while stack:
-        tensor, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(tensor)
-            continue
-        if id(tensor) in seen:
-            continue
-        seen.add(id(tensor))
-        stack.append((tensor, True))
-        if tensor._ctx is not None:
-            stack.extend((t, False) for t in reversed(tensor._ctx.inputs) if id(t) not in seen)
-    return order
-
-
 def _layer_text(tensor: Tensor, paths: dict[int, str]) -> str:
     """The innermost module that made the tensor: "layer 'encoder.0.1' (BatchNorm2d)"."""
     for module in reversed(tensor._scope):
@@ -86,7 +70,7 @@ def _build_graph(onnx: Any, model: Any, x: Tensor, out: Tensor) -> Graph:
     paths = {id(module): name for name, module in model.named_modules()}
     names = {id(p): name for name, p in model.named_parameters()}
     scopes = {}
-    order = _recorded_order(out)
+    order = walk([out])
     for tensor in order:  # which module made each tensor (BatchNorm's statistics live there)
         if tensor._scope:
             scopes[id(tensor)] = (tensor._scope[-1], paths.get(id(tensor._scope[-1]), ""))
@@ -211,7 +195,7 @@ def to_onnx(model: Any, example_input: Any, dynamic_batch: bool = True) -> Any:
     finally:
         for module, training in modes:
             module.training = training
-        for tensor in _recorded_order(out) if isinstance(out, Tensor) else ():
+        for tensor in walk([out]) if isinstance(out, Tensor) else ():
             if tensor._ctx is not None:  # no backward will run: unfreeze the weights now
                 tensor._ctx.release()
     nodes = _fuse(graph)
@@ -277,7 +261,7 @@ def export(
         >>> [node.op_type for node in onnx.load(path).graph.node]
         ['Conv', 'Relu', 'MaxPool', 'Conv', 'Relu', 'MaxPool', 'Reshape', 'Gemm', 'Relu', 'Gemm']
     """
-    from tinygrad_cnn.checkpoint import write_atomically
+    from tinygrad_cnn.files import write_atomically
 
     proto = to_onnx(model, example_input, dynamic_batch)
     path = Path(path)

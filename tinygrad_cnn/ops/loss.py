@@ -4,7 +4,8 @@ These are written as primitives (not composed from exp/sum/log) for numerical st
 softmax(x) = softmax(x - max(x)), so exp never overflows, and log_softmax is computed as
 (x - max) - log(sum(exp(x - max))), which stays finite for logits of +-1000. Their backward
 formulas are also much shorter than the composed graph: the gradient of cross-entropy with
-respect to the logits is just (softmax - one_hot(label)).
+respect to the logits is just (softmax - one_hot(label)). The checks of the labels and the
+targets, where most mistakes in feeding a model surface, are in `loss_checks.py`.
 
 Read next: `reference.py`, convolution and pooling written as the math reads.
 """
@@ -13,13 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinygrad_cnn.ops.loss_checks import binary_targets, check_axis, class_labels
 from tinygrad_cnn.tensor import Function, Tensor, as_tensor
-
-
-def _check_axis(op: str, x: Tensor, axis: int) -> int:
-    if not -x.ndim <= axis < x.ndim:
-        raise ValueError(f"{op}: axis {axis} is out of range for shape {x.shape}")
-    return axis % x.ndim
 
 
 class SoftmaxFn(Function):
@@ -130,7 +126,7 @@ def softmax(x: Tensor, axis: int = -1) -> Tensor:
         array([0.25, 0.75], dtype=float32)
     """
     x = as_tensor(x)
-    return SoftmaxFn.apply(x, axis=_check_axis("softmax", x, axis))
+    return SoftmaxFn.apply(x, axis=check_axis("softmax", x, axis))
 
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
@@ -141,16 +137,7 @@ def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
         array([-0.6931472, -0.6931472], dtype=float32)
     """
     x = as_tensor(x)
-    return LogSoftmaxFn.apply(x, axis=_check_axis("log_softmax", x, axis))
-
-
-def _labels_array(labels) -> np.ndarray:
-    data = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
-    if data.dtype.kind in "f" and np.all(np.isfinite(data)) and np.all(data == np.round(data)):
-        data = data.astype(np.int64)
-    if data.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: labels must be integer class ids, got dtype {data.dtype}")
-    return data.astype(np.intp, copy=False)
+    return LogSoftmaxFn.apply(x, axis=check_axis("log_softmax", x, axis))
 
 
 def cross_entropy(logits: Tensor, labels, reduction: str = "mean") -> Tensor:
@@ -170,24 +157,7 @@ def cross_entropy(logits: Tensor, labels, reduction: str = "mean") -> Tensor:
         0.6931471824645996
     """
     logits = as_tensor(logits)
-    labels = _labels_array(labels)
-    if logits.ndim < 2:
-        raise ValueError(
-            f"cross_entropy: logits must be (N, C) or (N, C, H, W), got shape {logits.shape}"
-        )
-    expected = logits.shape[:1] + logits.shape[2:]
-    if labels.shape != expected:
-        raise ValueError(
-            f"cross_entropy: logits {logits.shape} need labels of shape {expected}, "
-            f"got {labels.shape}"
-        )
-    num_classes = logits.shape[1]
-    bad = (labels < 0) | (labels >= num_classes)
-    if bad.any():
-        raise ValueError(
-            f"cross_entropy: label {labels[bad].flat[0]} is out of range for "
-            f"C = {num_classes} classes (valid: 0 to {num_classes - 1})"
-        )
+    labels = class_labels(logits, labels)  # checked (loss_checks.py)
     return _reduce("cross_entropy", CrossEntropyFn.apply(logits, labels=labels), reduction)
 
 
@@ -203,13 +173,6 @@ def binary_cross_entropy_with_logits(logits: Tensor, targets, reduction: str = "
         0.6931471824645996
     """
     logits = as_tensor(logits)
-    targets = as_tensor(
-        targets if isinstance(targets, Tensor) else np.asarray(targets, dtype=logits.dtype)
-    )
-    if targets.shape != logits.shape:
-        raise ValueError(
-            f"binary_cross_entropy_with_logits: targets {targets.shape} must have "
-            f"the shape of logits {logits.shape}"
-        )
+    targets = binary_targets(logits, targets)  # checked (loss_checks.py)
     losses = BCEWithLogitsFn.apply(logits, targets)
     return _reduce("binary_cross_entropy_with_logits", losses, reduction)

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_cnn.convert import shape_tuple
 from tinygrad_cnn.ops.windows import parallel
-from tinygrad_cnn.tensor import Function, Tensor, _shape_tuple, as_tensor
+from tinygrad_cnn.tensor import Function, Tensor, as_tensor
 
 
 class ReshapeFn(Function):
@@ -147,7 +148,7 @@ def reshape(x: Tensor, *shape: int) -> Tensor:
         (2, 3)
     """
     x = as_tensor(x)
-    shape = _shape_tuple(shape)
+    shape = shape_tuple(shape)
     target = _resolve_shape(shape, x.size)
     if target is None:
         raise ValueError(f"reshape: cannot reshape {x.shape} ({x.size} elements) into {shape}")
@@ -164,7 +165,7 @@ def transpose(x: Tensor, *axes: int) -> Tensor:
         (2, 4, 3)
     """
     x = as_tensor(x)
-    axes = _shape_tuple(axes) or tuple(reversed(range(x.ndim)))
+    axes = shape_tuple(axes) or tuple(reversed(range(x.ndim)))
     if sorted(a % x.ndim if x.ndim else a for a in axes) != list(range(x.ndim)):
         raise ValueError(
             f"transpose: axes {axes} are not a permutation of the {x.ndim} axes "

@@ -15,7 +15,7 @@ import io
 import textwrap
 from pathlib import Path
 
-from tinygrad_cnn.checkpoint import write_atomically
+from tinygrad_cnn.files import write_atomically
 from tinygrad_cnn.tensor import Tensor
 from tinygrad_cnn.viz.graph import _to_graphviz, build_drawing
 from tinygrad_cnn.viz.record import record_backward, step_texts

@@ -35,38 +35,11 @@ from tinygrad_cnn.viz.labels import (
     values_text,
     wrapped,
 )
+from tinygrad_cnn.walk import walk  # noqa: F401 (the examples below use it)
 
 # ----------------------------------------------------------------------------------------
 # Reading the graph: every tensor reachable from the roots, and the names of modules
 # ----------------------------------------------------------------------------------------
-
-
-def walk(roots: list[Tensor]) -> list[Tensor]:
-    """Every tensor the roots were computed from, each after its inputs (first input first).
-
-    Iterative depth-first search, like `Tensor._topological_order`, but it also visits the
-    inputs that need no gradient, since the forward view draws them.
-
-    Example:
-        >>> a, b = Tensor([1.0], requires_grad=True), Tensor([2.0])
-        >>> [t._ctx.name if t._ctx else "leaf" for t in walk([a * b + a])]
-        ['leaf', 'leaf', 'mul', 'add']
-    """
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(t, False) for t in reversed(roots)]
-    while stack:
-        tensor, inputs_done = stack.pop()
-        if inputs_done:
-            order.append(tensor)
-            continue
-        if id(tensor) in seen:
-            continue
-        seen.add(id(tensor))
-        stack.append((tensor, True))
-        if tensor._ctx is not None:
-            stack.extend((t, False) for t in reversed(tensor._ctx.inputs) if id(t) not in seen)
-    return order
 
 
 class Names:

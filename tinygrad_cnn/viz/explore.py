@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_cnn.checkpoint import write_atomically
+from tinygrad_cnn.files import write_atomically
 from tinygrad_cnn.tensor import Tensor
 from tinygrad_cnn.viz.build import box_key, collapse
 from tinygrad_cnn.viz.graph import DIRECTIONS, _to_graphviz, build_drawing

@@ -32,7 +32,7 @@ from typing import Any
 
 import graphviz
 
-from tinygrad_cnn.checkpoint import write_atomically
+from tinygrad_cnn.files import write_atomically
 from tinygrad_cnn.tensor import Tensor
 from tinygrad_cnn.viz.build import (
     Drawing,
@@ -41,7 +41,6 @@ from tinygrad_cnn.viz.build import (
     box_key,
     collapse,
     forward_view,
-    walk,
 )
 from tinygrad_cnn.viz.labels import (
     BAD_COLOUR,
@@ -53,6 +52,7 @@ from tinygrad_cnn.viz.labels import (
     html_label,
     shape_text,
 )
+from tinygrad_cnn.walk import walk
 
 DIRECTIONS = ("TB", "LR", "BT", "RL")
 DEFAULT_MAX_NODES = 600

@@ -207,7 +207,8 @@ def step_texts(
                 if local is None:
                     local = d / u if u != 0 else float("nan")
                 arg = "xy"[index] if len(visit.sent) == 2 else "x"
-                shown = f"{formula} = {num(local)}" if formula else num(local)
+                same = formula and formula.replace("-", "−") == num(local)  # "1", not "1 = 1"
+                shown = f"{formula} = {num(local)}" if formula and not same else num(local)
                 text = f"upstream {num(u)} × local d({visit.node._ctx.name})/d({arg}) = {shown}"
                 text += f" → {num(d)} to `{target_name}`"
             else:
