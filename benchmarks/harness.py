@@ -18,7 +18,8 @@ so a benchmark here reports RATIOS to PyTorch measured in one process:
 * rounds alternate the order (ours, torch), (torch, ours), ... and each of our times is paired
   with the torch time of the same round; the reported ratio is the median of those pairs;
 * a 1024^3 float32 matmul before and after each case probes the machine's health (healthy is
-  about 170-210 GFLOP/s on 2 cores; well below that, the numbers of that case are suspect).
+  about 170-210 GFLOP/s on 2 AVX-512 cores, 70-150 on AVX2 ones; well below that, the
+  numbers of that case are suspect).
 
 Usage (see ops.py):
 
@@ -278,7 +279,7 @@ def print_header(table: bool = True) -> dict:
     )
     print(
         f"CPU vectors {s['vector_width']}  numpy BLAS {kernel}  "
-        f"sgemm 1024^3 {s['sgemm_gflops']:.0f} GFLOP/s (AVX-512 about 170-210, AVX2 about 70)"
+        f"sgemm 1024^3 {s['sgemm_gflops']:.0f} GFLOP/s (2 threads: AVX-512 170-210, AVX2 70-150)"
     )
     if table:
         print("medians over interleaved rounds; ratio = median of paired ours/torch times")
