@@ -167,9 +167,10 @@ class Conv2dFn(Function):
 def _bias(op: str, out_channels: int, bias: Any, x: Tensor, weight: Tensor) -> tuple:
     """The bias as extra inputs of the Function, ((b,) or ()), and a bias left to add, or None.
 
-    NOTE: the Function adds the bias itself, in the copy that lays its output out (measured:
-    see `conv_gemm._swap_leading`); a bias of another dtype than the output's (float64 on
-    float32 data) is added with the broadcasting add instead, which promotes as numpy does.
+    NOTE: the Function adds the bias itself, in the copy that lays its output out (what that
+    saves is measured in `conv_gemm._swap_leading`); a bias of another dtype than the
+    output's (float64 on float32 data) is added with the broadcasting add instead, which
+    promotes as numpy does.
     """
     if bias is None:
         return (), None

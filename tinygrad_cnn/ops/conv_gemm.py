@@ -126,8 +126,9 @@ def _swap_leading(a: np.ndarray, out: np.ndarray, bias: np.ndarray | None = None
     """out[j, i, ...] = a[i, j, ...] (+ bias[i]): the transposing copy, split over out's first axis.
 
     NOTE: the bias rides along in the copy that lays a product out as NCHW, instead of a
-    broadcasting add of its own (a fresh array and a whole pass over it): measured on the
-    LeNet step, 2 threads, with its gradient summed in `_channel_sums`: see conv.py's NOTE.
+    broadcasting add of its own (a fresh array and a whole pass over it, on one core). With
+    its gradient summed in `_channel_sums`, measured per 2-thread step (AVX2): the add's
+    4.0 ms (LeNet), 8.2 ms (U-Net) and 7.7 ms (course CNN, batch 512) are gone.
     """
     shifted = None if bias is None else bias.reshape(-1, *(1,) * (out.ndim - 2))  # (O, 1, ...)
 
@@ -197,7 +198,9 @@ def _forward_gemm(
             return z
         # NOTE: products this small run on one core in BLAS (OpenBLAS threads a product only
         # above 4 * 65536 multiply-adds): split the images over our threads instead, each
-        # calling BLAS on its share, the bias added right after. See SMALL_PRODUCT.
+        # calling BLAS on its share, the bias added right after. Measured, 2 threads, conv2d
+        # forward with bias: LeNet's first layer (64, 1, 28, 28) -> 32: 2.0-2.3 -> 1.4-1.6 ms;
+        # the course CNN's (512, 1, 28, 28) -> 8: 7.8-8.3 -> 5.7-5.8 ms.
         z = np.empty((N, O, L), np.result_type(w, cols))
         column = None if bias is None else bias.reshape(O, 1)
 
