@@ -14,7 +14,7 @@ from tests.helpers import random_grad
 from tinygrad_cnn import Tensor, gradcheck, models, ops
 from tinygrad_cnn.models.unet import UNet
 from tinygrad_cnn.ops.conv import col2im
-from tinygrad_cnn.ops.windows import resolve_padding
+from tinygrad_cnn.ops.window_args import resolve_padding
 
 
 def test_course_example():

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_cnn import ops
-from tinygrad_cnn.ops.windows import resolve_padding
+from tinygrad_cnn.ops.window_args import resolve_padding
 from tinygrad_cnn.tensor import Tensor
 
 # the course's worked example: a 5x5 image and a 3x3 kernel; the top-left output is 10

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_cnn.ops.windows import pair
+from tinygrad_cnn.ops.window_args import pair
 from tinygrad_cnn.tensor import Tensor, as_tensor
 
 

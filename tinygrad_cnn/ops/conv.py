@@ -24,7 +24,7 @@ forward is conv2d's dx, its backward is conv2d's forward.
 The bias is added inside the copy that lays the product out as NCHW, and its gradient is a sum
 over the same layout (a broadcasting add would cost a pass over the output each way).
 The products, the copies around them and the tricks that make them fast live in `conv_gemm.py`;
-argument checks and 'same' padding in `windows.py`. Read next: `conv_gemm.py`.
+argument checks and 'same' padding in `window_args.py`. Read next: `conv_gemm.py`.
 """
 
 from __future__ import annotations
@@ -46,16 +46,16 @@ from tinygrad_cnn.ops.conv_gemm import (
 )
 from tinygrad_cnn.ops.kernels import get_kernels
 from tinygrad_cnn.ops.movement import reshape
-from tinygrad_cnn.ops.windows import (
+from tinygrad_cnn.ops.window_args import (
     Padding,
     Pair,
-    _padded,
     check_4d,
     check_groups,
     output_size,
     pair,
     resolve_padding,
 )
+from tinygrad_cnn.ops.windows import _padded
 from tinygrad_cnn.tensor import Function, Tensor, as_tensor
 
 # ----------------------------------------------------------------------------------------

@@ -17,14 +17,8 @@ import threading
 
 import numpy as np
 
-from tinygrad_cnn.ops.windows import (
-    Padding,
-    Pair,
-    _pad_or_crop,
-    _workspace,
-    get_num_threads,
-    parallel,
-)
+from tinygrad_cnn.ops.window_args import Padding, Pair
+from tinygrad_cnn.ops.windows import _pad_or_crop, _workspace, get_num_threads, parallel
 
 
 def _col2im(

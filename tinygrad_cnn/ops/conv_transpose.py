@@ -29,14 +29,8 @@ from tinygrad_cnn.ops.conv_gemm import (
     _weight_grad,
 )
 from tinygrad_cnn.ops.kernels import get_kernels
-from tinygrad_cnn.ops.windows import (
-    Padding,
-    Pair,
-    _padded,
-    check_4d,
-    check_groups,
-    pair,
-)
+from tinygrad_cnn.ops.window_args import Padding, Pair, check_4d, check_groups, pair
+from tinygrad_cnn.ops.windows import _padded
 from tinygrad_cnn.tensor import Function, Tensor, as_tensor
 
 

@@ -10,7 +10,7 @@ and no Python loop over pixels.
     avg pool:  out = sum over taps / count;  every tap gets grad / count
     upsample:  out = each pixel repeated f x f times;  the gradient sums each f x f block
 
-Read next: `windows.py`.
+Read next: `window_args.py`.
 """
 
 from __future__ import annotations
@@ -20,16 +20,13 @@ import numpy as np
 from tinygrad_cnn.ops import reference
 from tinygrad_cnn.ops.conv import im2col
 from tinygrad_cnn.ops.kernels import get_kernels
-from tinygrad_cnn.ops.windows import (
+from tinygrad_cnn.ops.window_args import (
     Padding,
     Pair,
-    _padded,
     check_4d,
-    output_size,
-    pair,
-    parallel,
-    resolve_padding,
+    pool_args,
 )
+from tinygrad_cnn.ops.windows import _padded, parallel
 from tinygrad_cnn.tensor import Function, Tensor, as_tensor
 
 
@@ -220,21 +217,6 @@ class Upsample2dFn(Function):
         return grad.reshape(N, C, H // f, f, W // f, f).sum(axis=(3, 5))
 
 
-def _pool_args(op: str, x: Tensor, kernel_size, stride, padding):
-    """Check a pooling call and return (kernel, stride, ((top, bottom), (left, right)))."""
-    check_4d(x, op)
-    kernel = pair(kernel_size, "kernel_size", op)
-    stride = kernel if stride is None else pair(stride, "stride", op)
-    pads = resolve_padding(padding, x.shape[2:], kernel, stride, (1, 1), op)
-    if not isinstance(padding, str) and any(2 * p > k for (p, _), k in zip(pads, kernel)):
-        raise ValueError(
-            f"{op}: padding {padding!r} must be at most half of the kernel "
-            f"{kernel}, or some windows would hold only padding"
-        )
-    output_size(x.shape[2:], kernel, stride, pads, (1, 1), op, x.shape)
-    return kernel, stride, pads
-
-
 def maxpool2d(
     x: Tensor,
     kernel_size: int | Pair,
@@ -262,7 +244,7 @@ def maxpool2d(
     if get_kernels() == "reference":  # the same op written as the math reads
         return reference.maxpool2d(x, kernel_size, stride, padding)
     x = as_tensor(x)
-    kernel, stride, pads = _pool_args("maxpool2d", x, kernel_size, stride, padding)
+    kernel, stride, pads = pool_args("maxpool2d", x, kernel_size, stride, padding)
     return MaxPool2dFn.apply(x, kernel=kernel, stride=stride, padding=pads)
 
 
@@ -292,7 +274,7 @@ def avgpool2d(
     if get_kernels() == "reference":  # the same op written as the math reads
         return reference.avgpool2d(x, kernel_size, stride, padding)
     x = as_tensor(x)
-    kernel, stride, pads = _pool_args("avgpool2d", x, kernel_size, stride, padding)
+    kernel, stride, pads = pool_args("avgpool2d", x, kernel_size, stride, padding)
     return AvgPool2dFn.apply(
         x, kernel=kernel, stride=stride, padding=pads, count_padding=padding != "same"
     )

@@ -29,13 +29,14 @@ from typing import Any
 import numpy as np
 
 from tinygrad_cnn.ops.movement import reshape
-from tinygrad_cnn.ops.windows import (
+from tinygrad_cnn.ops.window_args import (
     Padding,
     Pair,
     check_4d,
     check_groups,
     output_size,
     pair,
+    pool_args,
     resolve_padding,
 )
 from tinygrad_cnn.tensor import Function, Tensor, as_tensor
@@ -331,21 +332,6 @@ def conv_transpose2d(
     return _with_bias(op, out, bias)
 
 
-def _pool_args(op: str, x: Tensor, kernel_size: Any, stride: Any, padding: Any):
-    """Check a pooling call; return (kernel, stride, ((top, bottom), (left, right)))."""
-    check_4d(x, op)
-    kernel = pair(kernel_size, "kernel_size", op)
-    stride = kernel if stride is None else pair(stride, "stride", op)
-    pads = resolve_padding(padding, x.shape[2:], kernel, stride, (1, 1), op)
-    if not isinstance(padding, str) and any(2 * p > k for (p, _), k in zip(pads, kernel)):
-        raise ValueError(
-            f"{op}: padding {padding!r} must be at most half of the kernel "
-            f"{kernel}, or some windows would hold only padding"
-        )
-    output_size(x.shape[2:], kernel, stride, pads, (1, 1), op, x.shape)
-    return kernel, stride, pads
-
-
 def maxpool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
     """`ops.maxpool2d`, tap by tap (see `MaxPool2dFn`); same arguments, shapes and errors.
 
@@ -355,7 +341,7 @@ def maxpool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
                [13., 15.]])
     """
     x = as_tensor(x)
-    kernel, stride, pads = _pool_args("maxpool2d", x, kernel_size, stride, padding)
+    kernel, stride, pads = pool_args("maxpool2d", x, kernel_size, stride, padding)
     return MaxPool2dFn.apply(x, kernel=kernel, stride=stride, padding=pads)
 
 
@@ -368,7 +354,7 @@ def avgpool2d(x, kernel_size, stride=None, padding=0) -> Tensor:
                [6.5, 8. ]])
     """
     x = as_tensor(x)
-    kernel, stride, pads = _pool_args("avgpool2d", x, kernel_size, stride, padding)
+    kernel, stride, pads = pool_args("avgpool2d", x, kernel_size, stride, padding)
     return AvgPool2dFn.apply(
         x, kernel=kernel, stride=stride, padding=pads, count_padding=padding != "same"
     )
