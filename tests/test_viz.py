@@ -338,3 +338,16 @@ def test_cli_reports_too_large_graphs(tmp_path):
     result = run_cli("--model", "mnist-cnn", "--max-nodes", "10", "--out", str(tmp_path / "x.dot"))
     assert result.returncode == 2
     assert "max_nodes=10" in result.stderr and "depth" in result.stderr
+
+
+def test_runs_compared_are_named_in_the_legend_with_or_without_validation(monkeypatch, tmp_path):
+    from tinygrad_cnn.viz import train_plots
+
+    drawn = []
+    monkeypatch.setattr(train_plots, "_save", lambda figure, path: drawn.append(figure) or path)
+    with_val = [{"epoch": e, "loss": 1 / e, "accuracy": 0.9, "val_loss": 1 / e, "val_accuracy": 0.9}
+                for e in (1, 2)]  # fmt: skip
+    without_val = [{"epoch": e, "loss": 1 / e, "accuracy": 0.9} for e in (1, 2)]
+    train_plots.plot_runs([with_val, without_val], ["lr=0.001", "lr=0.002"], tmp_path / "c.png")
+    legend = drawn[0].axes[1].get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == ["lr=0.001", "lr=0.002"]

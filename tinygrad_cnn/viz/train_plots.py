@@ -155,11 +155,12 @@ def plot_runs(
     for history, label, color in zip(histories, labels, colors):
         epochs = _values(history, "epoch")
         for ax, key, scale in ((left, "loss", 1), (right, metric, 100)):
+            name = label if ax is right else None  # one legend entry per run, right panel
             for prefix, style in (("", "-"), ("val_", "--")):
                 values = scale * _values(history, prefix + key)
                 if np.isfinite(values).any():
-                    name = f"{label}" if prefix == "val_" else None
                     ax.plot(epochs, values, style, color=color, marker=".", label=name)
+                    name = None  # its other line shares the colour
     left.set_title("loss (training solid, validation dashed)", fontsize=10)
     right.set_title(f"{metric} % (training solid, validation dashed)", fontsize=10)
     for ax in (left, right):
