@@ -237,14 +237,8 @@ class Module:
         Everything is checked before anything changes: with strict=True a missing or an
         unexpected key is an error, and a shape mismatch always is. Values may be numpy
         arrays or anything `np.asarray` accepts (such as a PyTorch state_dict's tensors);
-        they are cast to the existing arrays' dtypes.
-
-        Returns:
-            (missing_keys, unexpected_keys), both empty when strict=True.
-        Raises:
-            TypeError: state is not a mapping (a file path is not a state_dict: read a
-                checkpoint with `checkpoint.load_weights(model, path)`).
-            ValueError: naming each missing/unexpected key, or a key and both shapes.
+        they are cast to the existing arrays' dtypes. Returns (missing_keys, unexpected_keys);
+        the errors are listed in `nn/state.py`, which does the checking and the copying.
         """
         return load_state_dict(self, state, strict)  # all checked first (nn/state.py)
 
