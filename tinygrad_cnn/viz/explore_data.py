@@ -1,7 +1,7 @@
 """The explorer's data: what `graph-data` holds for every node, edge and backward step.
 
 `graph_data` turns a drawing and a recorded backward pass into the JSON the page embeds
-(`<script type="application/json" id="graph-data">`, documented in the README): each node's
+(`<script type="application/json" id="graph-data">`, documented in `explore.py`): each node's
 op, shape, dtype, value and gradient summaries (a small heatmap for image-shaped arrays), its
 module and the source lines of its op's forward and backward; the edges; the steps in the
 order the engine's backward visited them. `explore.py` builds the page around it.
