@@ -205,6 +205,18 @@ def module_boxes(drawing: Any, names: Any) -> tuple[dict[tuple, str], list[dict]
 
     A box is one call of a module (`build.box_key`); its level is its nesting depth, the
     model's box being level 1.
+
+    Example:
+        >>> from tinygrad_cnn import nn
+        >>> from tinygrad_cnn.viz.graph import build_drawing
+        >>> model = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+        >>> _, names, drawing = build_drawing([model(Tensor(np.ones((1, 2)))).sum()])
+        >>> _, boxes = module_boxes(drawing, names)
+        >>> for box in boxes:
+        ...     print(box["id"], box["title"], "level", box["level"], "in", box["parent"])
+        box1 Sequential level 1 in None
+        box2 0: Linear(2 -> 2) level 2 in box1
+        box3 1: ReLU level 2 in box1
     """
     box_ids: dict[tuple, str] = {}
     modules = []
