@@ -21,8 +21,6 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from tinygrad_cnn.history import History
 
 
@@ -53,6 +51,7 @@ class EpochGuard:
         history: fit's History; `interrupted` is set on it after a Ctrl-C.
         report: called with one line of text when Ctrl-C stops training.
     Example:
+        >>> import numpy as np
         >>> from tinygrad_cnn import nn, optim
         >>> model = nn.Linear(1, 1)
         >>> guard = EpochGuard(model, optim.SGD(model.parameters(), lr=0.1), None, History())
@@ -79,9 +78,7 @@ class EpochGuard:
         """Copies of everything an epoch changes: weights, optimizer state, scheduler position."""
         model, optimizer, scheduler = self.model, self.optimizer, self.scheduler
         return {
-            "model": {
-                name: np.array(value, copy=True) for name, value in model.state_dict().items()
-            },
+            "model": model.state_dict(),  # already copies (Module.state_dict)
             "optimizer": optimizer.state_dict() if hasattr(optimizer, "state_dict") else None,
             "scheduler": dict(scheduler.state_dict()) if scheduler is not None else None,
         }
